@@ -1,0 +1,155 @@
+# Makefile: builds mmqd, its engine library, the tests and the benchmarks. Hand-written on purpose.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+SANITIZE ?=
+LISTEN ?= 0.0.0.0:8080
+DATA_DIR ?= ./data
+
+comma := ,
+BUILD ?= build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
+
+# Debian packages behind every pkg-config module we build against.
+BUILD_PKGS := pkg-config libmicrohttpd-dev libcjson-dev libcriterion-dev libcurl4-openssl-dev libsqlite3-dev
+PC_MODULES := libmicrohttpd libcjson criterion libcurl sqlite3
+
+# Check the build dependencies before anything else; as root on Debian or Ubuntu
+# install what is missing, otherwise stop and print the exact command.
+ifeq ($(filter clean format,$(MAKECMDGOALS)),)
+DEPS_STATUS := $(shell missing=; command -v pkg-config >/dev/null 2>&1 || missing=pkg-config; \
+  for m in $(PC_MODULES); do pkg-config --exists $$m 2>/dev/null || missing="$$missing $$m"; done; \
+  if [ -z "$$missing" ]; then echo ok; \
+  elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+    echo "make: installing missing build dependencies ($$missing)" >&2; \
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BUILD_PKGS); } >&2 && echo ok; \
+  else echo "make: missing build dependencies ($$missing); install them with:" >&2; \
+    echo "  sudo apt-get install -y $(BUILD_PKGS)" >&2; fi)
+ifneq ($(DEPS_STATUS),ok)
+$(error build dependencies are missing)
+endif
+endif
+
+WARN := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wvla -Werror
+CFLAGS ?= -O2 -g
+CFLAGS += $(WARN) -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong -pthread -MMD -MP
+LDFLAGS += -pthread
+ifneq ($(SANITIZE),)
+CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+MHD_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
+CJSON_CFLAGS := $(shell pkg-config --cflags libcjson 2>/dev/null)
+CJSON_LIBS := $(shell pkg-config --libs libcjson 2>/dev/null)
+CRITERION_CFLAGS := $(shell pkg-config --cflags criterion 2>/dev/null)
+CRITERION_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
+CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null)
+SQLITE_CFLAGS := $(shell pkg-config --cflags sqlite3 2>/dev/null)
+SQLITE_LIBS := $(shell pkg-config --libs sqlite3 2>/dev/null)
+
+# queue/ is built without the HTTP and JSON include flags, so a wrong include fails the build.
+QUEUE_SRC := $(wildcard queue/*.c)
+API_SRC := $(wildcard api/*.c)
+SERVER_SRC := $(wildcard server/*.c)
+QUEUE_OBJ := $(QUEUE_SRC:%.c=$(BUILD)/%.o)
+API_OBJ := $(API_SRC:%.c=$(BUILD)/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+QUEUE_LIB := $(BUILD)/libmmq_queue.a
+API_LIB := $(BUILD)/libmmq_api.a
+MMQD := $(BUILD)/mmqd
+
+# Tests: test_queue_*.c use the engine alone; test_http_*.c drive a real mmqd over sockets.
+TEST_UTIL_OBJ := $(BUILD)/tests/testutil.o
+HTTP_UTIL_OBJ := $(BUILD)/tests/httputil.o
+QUEUE_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_queue_*.c))
+HTTP_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_http_*.c))
+BENCH_QUEUE := $(BUILD)/bench/bench_queue
+BENCH_STUB := $(BUILD)/bench/stub_server
+
+.PHONY: all test test-queue test-http test-concurrency test-docker run bench bench-queue bench-http \
+	clean install format
+
+all: $(MMQD) $(QUEUE_TESTS) $(HTTP_TESTS)
+
+$(BUILD)/queue/%.o: queue/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/api/%.o: api/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(MHD_CFLAGS) $(CJSON_CFLAGS) -c $< -o $@
+
+$(BUILD)/server/%.o: server/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(MHD_CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CRITERION_CFLAGS) $(CURL_CFLAGS) $(CJSON_CFLAGS) $(MHD_CFLAGS) -c $< -o $@
+
+$(BUILD)/bench/%.o: bench/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SQLITE_CFLAGS) $(MHD_CFLAGS) -c $< -o $@
+
+$(QUEUE_LIB): $(QUEUE_OBJ)
+	$(AR) rcs $@ $^
+
+$(API_LIB): $(API_OBJ)
+	$(AR) rcs $@ $^
+
+$(MMQD): $(SERVER_OBJ) $(API_LIB) $(QUEUE_LIB)
+	$(CC) $(LDFLAGS) $^ $(MHD_LIBS) $(CJSON_LIBS) -o $@
+
+$(QUEUE_TESTS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL_OBJ) $(QUEUE_LIB)
+	$(CC) $(LDFLAGS) $^ $(CRITERION_LIBS) -o $@
+
+$(HTTP_TESTS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL_OBJ) $(HTTP_UTIL_OBJ) $(API_LIB) $(QUEUE_LIB)
+	$(CC) $(LDFLAGS) $^ $(CRITERION_LIBS) $(CURL_LIBS) $(CJSON_LIBS) $(MHD_LIBS) -o $@
+
+$(BENCH_QUEUE): $(BUILD)/bench/bench_queue.o $(BUILD)/bench/bench_sqlite.o $(QUEUE_LIB)
+	$(CC) $(LDFLAGS) $^ $(SQLITE_LIBS) -o $@
+
+$(BENCH_STUB): $(BUILD)/bench/stub_server.o
+	$(CC) $(LDFLAGS) $^ $(MHD_LIBS) -o $@
+
+# Every test binary runs on its own; the first failure fails the target.
+test: test-queue test-http
+
+test-queue: $(QUEUE_TESTS)
+	@set -e; for t in $(QUEUE_TESTS); do echo "== $$t"; $$t --jobs 2; done
+
+test-http: $(MMQD) $(HTTP_TESTS)
+	@set -e; for t in $(HTTP_TESTS); do echo "== $$t"; MMQD=$(abspath $(MMQD)) $$t --jobs 2; done
+
+# The concurrency suite alone, for ThreadSanitizer: make SANITIZE=thread test-concurrency
+test-concurrency: $(BUILD)/tests/test_queue_concurrency
+	$(BUILD)/tests/test_queue_concurrency --jobs 1
+
+test-docker:
+	bash tests/docker_test.sh
+
+run: $(MMQD)
+	$(MMQD) --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+bench: bench-queue bench-http
+
+bench-queue: $(BENCH_QUEUE)
+	$(BENCH_QUEUE)
+
+bench-http: $(MMQD) $(BENCH_STUB)
+	MMQD=$(abspath $(MMQD)) STUB=$(abspath $(BENCH_STUB)) bash bench/bench_http.sh
+
+install: $(MMQD)
+	install -D -m 0755 $(MMQD) $(DESTDIR)$(PREFIX)/bin/mmqd
+
+format:
+	clang-format -i $(wildcard queue/*.[ch] api/*.[ch] server/*.[ch] tests/*.[ch] bench/*.c)
+
+clean:
+	rm -rf build build-*
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

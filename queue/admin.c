@@ -1,0 +1,301 @@
+/* admin.c: queue settings, stats, listing and deletion; names, errors and watches. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+static const char *const err_text[QUEUE_ERR_COUNT] = {
+	[QUEUE_OK] = "success",
+	[QUEUE_EMPTY] = "the queue has no visible message",
+	[QUEUE_NOTFOUND] = "the queue does not exist",
+	[QUEUE_NOMSG] = "the message does not exist",
+	[QUEUE_STALE] = "the lease token is not the message's current lease",
+	[QUEUE_FULL] = "the queue is full",
+	[QUEUE_DISKFULL] = "no space is left on the device",
+	[QUEUE_TOOBIG] = "the message is larger than the queue allows",
+	[QUEUE_BADNAME] = "queue names are 1 to 64 characters from A-Z, a-z, 0-9, _ and -",
+	[QUEUE_BADARG] = "an argument is out of range",
+	[QUEUE_LOCKED] = "the data directory is in use by another process",
+	[QUEUE_CORRUPT] = "a data file is corrupt",
+	[QUEUE_IO] = "an I/O operation failed",
+	[QUEUE_SYNCFAIL] = "a sync to stable storage failed; the queue takes no more writes",
+	[QUEUE_NOMEM] = "out of memory",
+};
+
+const char *queue_strerror(enum queue_err err)
+{
+	if ((unsigned)err >= QUEUE_ERR_COUNT)
+		return "unknown error";
+	return err_text[err];
+}
+
+static const char *const sync_names[] = { "always", "interval", "none" };
+
+bool queue_sync_parse(const char *text, enum queue_sync *out)
+{
+	for (int i = 0; i < 3; i++)
+		if (strcmp(text, sync_names[i]) == 0) {
+			*out = (enum queue_sync)i;
+			return true;
+		}
+	return false;
+}
+
+const char *queue_sync_name(enum queue_sync mode)
+{
+	return (unsigned)mode < 3 ? sync_names[mode] : "unknown";
+}
+
+bool queue_name_valid(const char *name)
+{
+	size_t n = 0;
+	if (name == NULL)
+		return false;
+	for (; name[n] != '\0'; n++) {
+		char c = name[n];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  c == '_' || c == '-';
+		if (!ok || n >= QUEUE_NAME_MAX)
+			return false;
+	}
+	return n > 0;
+}
+
+void queue_settings_default(struct queue_settings *s)
+{
+	*s = (struct queue_settings){ .max_message_bytes = 1048576, .lease_seconds = 30 };
+}
+
+/* merge applies the fields of in named by mask to *s and checks the result for queue name. */
+static enum queue_err merge(struct queue_settings *s, const struct queue_settings *in, unsigned mask,
+			    const char *name)
+{
+	if (mask & QUEUE_SET_MAX_BYTES)
+		s->max_bytes = in->max_bytes;
+	if (mask & QUEUE_SET_MAX_MESSAGE_BYTES)
+		s->max_message_bytes = in->max_message_bytes;
+	if (mask & QUEUE_SET_LEASE_SECONDS)
+		s->lease_seconds = in->lease_seconds;
+	if (mask & QUEUE_SET_MAX_DELIVERIES)
+		s->max_deliveries = in->max_deliveries;
+	if (mask & QUEUE_SET_DEAD_LETTER) {
+		if (in->dead_letter[0] != '\0' && !queue_name_valid(in->dead_letter))
+			return QUEUE_BADARG;
+		memcpy(s->dead_letter, in->dead_letter, sizeof(s->dead_letter));
+	}
+	if (s->max_message_bytes == 0 || s->max_message_bytes > (1u << 30))
+		return QUEUE_BADARG;
+	if (s->lease_seconds == 0 || s->lease_seconds > QUEUE_LEASE_SECONDS_MAX)
+		return QUEUE_BADARG;
+	if (s->max_deliveries > 0 && s->dead_letter[0] == '\0')
+		return QUEUE_BADARG;
+	if (strcmp(s->dead_letter, name) == 0)
+		return QUEUE_BADARG;
+	return QUEUE_OK;
+}
+
+enum queue_err queue_put_settings(struct queue_store *st, const char *name,
+				  const struct queue_settings *in, unsigned mask, bool *created)
+{
+	if (!queue_name_valid(name))
+		return QUEUE_BADNAME;
+	if (created != NULL)
+		*created = false;
+	struct queue_settings s;
+	struct queue *q;
+	pthread_mutex_lock(&st->admin_lock);
+	enum queue_err err = store_get(st, name, false, &q);
+	if (err == QUEUE_NOTFOUND) {
+		queue_settings_default(&s);
+		err = merge(&s, in, mask, name);
+		if (err == QUEUE_OK)
+			err = store_create(st, name, &s, &q);
+		if (err == QUEUE_OK) {
+			if (created != NULL)
+				*created = true;
+			queue_unref(q);
+		}
+		pthread_mutex_unlock(&st->admin_lock);
+		return err;
+	}
+	pthread_mutex_unlock(&st->admin_lock);
+	if (err != QUEUE_OK)
+		return err;
+	pthread_mutex_lock(&q->lock);
+	s = q->meta.settings;
+	err = q->deleted ? QUEUE_NOTFOUND : merge(&s, in, mask, name);
+	if (err == QUEUE_OK) {
+		struct queue_settings old = q->meta.settings;
+		q->meta.settings = s;
+		err = meta_store(q->metafd, &q->meta);
+		if (err != QUEUE_OK)
+			q->meta.settings = old;
+	}
+	pthread_mutex_unlock(&q->lock);
+	queue_unref(q);
+	return err;
+}
+
+enum queue_err queue_get_settings(struct queue_store *st, const char *name, struct queue_settings *out)
+{
+	struct queue *q;
+	if (!queue_name_valid(name))
+		return QUEUE_BADNAME;
+	enum queue_err err = store_get(st, name, false, &q);
+	if (err != QUEUE_OK)
+		return err;
+	pthread_mutex_lock(&q->lock);
+	*out = q->meta.settings;
+	pthread_mutex_unlock(&q->lock);
+	queue_unref(q);
+	return QUEUE_OK;
+}
+
+/* oldest_ms returns the enqueue time of q's oldest live message, read from its record. */
+static uint64_t oldest_ms(struct queue *q)
+{
+	struct index *x = &q->idx;
+	size_t i = idx_first(x);
+	if (i >= x->tail)
+		return 0;
+	struct segment *s = qlog_segment(q, x->e[i].segment);
+	return s != NULL ? le_get64(s->map + x->e[i].offset + 24) : 0;
+}
+
+static void fill_stats(struct queue *q, struct queue_stats *o)
+{
+	memset(o, 0, sizeof(*o));
+	memcpy(o->name, q->name, sizeof(o->name));
+	o->depth = q->depth;
+	o->in_flight = q->in_flight;
+	o->delayed = q->delayed;
+	o->bytes = q->bytes;
+	for (size_t i = 0; i < q->nsegs; i++)
+		o->disk_bytes += q->segs[i]->size;
+	o->disk_bytes += META_FILE_BYTES;
+	o->live_bytes = q->live_bytes;
+	o->dead_bytes = q->written_bytes - q->live_bytes;
+	o->segments = q->nsegs;
+	o->oldest_enqueued_ms = oldest_ms(q);
+	o->enqueued_total = q->totals[TOTAL_ENQUEUED];
+	o->popped_total = q->totals[TOTAL_POPPED];
+	o->acked_total = q->totals[TOTAL_ACKED];
+	o->dequeued_total = o->popped_total + o->acked_total;
+	o->leased_total = q->totals[TOTAL_LEASED];
+	o->released_total = q->totals[TOTAL_RELEASED];
+	o->redelivered_total = q->totals[TOTAL_REDELIVERED];
+	o->dead_lettered_total = q->totals[TOTAL_DEAD_LETTERED];
+	o->corrupt_total = q->totals[TOTAL_CORRUPT];
+	o->failed = q->failed != QUEUE_OK;
+	o->settings = q->meta.settings;
+}
+
+enum queue_err queue_stats(struct queue_store *st, const char *name, struct queue_stats *out)
+{
+	struct queue *q;
+	if (!queue_name_valid(name))
+		return QUEUE_BADNAME;
+	enum queue_err err = store_get(st, name, false, &q);
+	if (err != QUEUE_OK)
+		return err;
+	pthread_mutex_lock(&q->lock);
+	fill_stats(q, out);
+	pthread_mutex_unlock(&q->lock);
+	queue_unref(q);
+	return QUEUE_OK;
+}
+
+enum queue_err queue_list(struct queue_store *st, struct queue_stats **out, size_t *count)
+{
+	size_t n;
+	struct queue **qs = store_snapshot(st, &n);
+	if (qs == NULL)
+		return QUEUE_NOMEM;
+	struct queue_stats *o = calloc(n ? n : 1, sizeof(*o));
+	for (size_t i = 0; i < n; i++) {
+		if (o != NULL) {
+			pthread_mutex_lock(&qs[i]->lock);
+			fill_stats(qs[i], &o[i]);
+			pthread_mutex_unlock(&qs[i]->lock);
+		}
+		queue_unref(qs[i]);
+	}
+	free(qs);
+	if (o == NULL)
+		return QUEUE_NOMEM;
+	*out = o;
+	*count = n;
+	return QUEUE_OK;
+}
+
+enum queue_err queue_delete(struct queue_store *st, const char *name)
+{
+	struct queue *q;
+	if (!queue_name_valid(name))
+		return QUEUE_BADNAME;
+	pthread_mutex_lock(&st->admin_lock);
+	enum queue_err err = store_unlist(st, name, &q);
+	if (err == QUEUE_OK) {
+		pthread_mutex_lock(&q->lock);
+		q->deleted = true;
+		pthread_mutex_unlock(&q->lock);
+		err = qf_remove_dir(st, name);
+	}
+	pthread_mutex_unlock(&st->admin_lock);
+	if (err != QUEUE_NOTFOUND) {
+		store_notify(st, name);
+		queue_unref(q);
+	}
+	return err;
+}
+
+void store_notify(struct queue_store *st, const char *name)
+{
+	if (atomic_load(&st->nwatches) == 0)
+		return;
+	pthread_mutex_lock(&st->watch_lock);
+	for (struct queue_watch *w = st->watches; w != NULL; w = w->next)
+		if (strcmp(w->name, name) == 0)
+			w->fn(w->ctx);
+	pthread_mutex_unlock(&st->watch_lock);
+}
+
+enum queue_err queue_watch_add(struct queue_store *st, const char *name, queue_watch_fn fn,
+			       void *ctx, struct queue_watch **out)
+{
+	if (!queue_name_valid(name))
+		return QUEUE_BADNAME;
+	struct queue_watch *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return QUEUE_NOMEM;
+	w->store = st;
+	memcpy(w->name, name, strlen(name) + 1);
+	w->fn = fn;
+	w->ctx = ctx;
+	pthread_mutex_lock(&st->watch_lock);
+	w->next = st->watches;
+	if (st->watches != NULL)
+		st->watches->prev = w;
+	st->watches = w;
+	atomic_fetch_add(&st->nwatches, 1);
+	pthread_mutex_unlock(&st->watch_lock);
+	*out = w;
+	return QUEUE_OK;
+}
+
+void queue_watch_remove(struct queue_watch *w)
+{
+	if (w == NULL)
+		return;
+	struct queue_store *st = w->store;
+	pthread_mutex_lock(&st->watch_lock);
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		st->watches = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	atomic_fetch_sub(&st->nwatches, 1);
+	pthread_mutex_unlock(&st->watch_lock);
+	free(w);
+}

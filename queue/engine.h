@@ -1,0 +1,132 @@
+/* engine.h: the engine's internal structures and the calls between its files (not for api/). */
+#ifndef MMQ_ENGINE_H
+#define MMQ_ENGINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "index.h"
+#include "meta.h"
+#include "queue.h"
+#include "record.h"
+#include "segment.h"
+
+/* A durability waiter registered with queue_ticket_notify(). */
+struct waiter {
+	uint64_t pos;
+	queue_done_fn fn;
+	void *ctx;
+	struct waiter *next;
+};
+
+/*
+ * One open queue. Everything below lock is guarded by it; refs by atomics.
+ * The sync path reads segments under lock and syncs them without it.
+ */
+struct queue {
+	char name[QUEUE_NAME_MAX + 1];
+	struct queue_store *store;
+	atomic_int refs;
+	int dirfd;
+	int metafd;
+	pthread_mutex_t lock;
+	pthread_cond_t durable_cond;
+	bool deleted;
+	bool dirty_listed;	  /* on the store's dirty list (guarded by the store's sync_lock) */
+	struct queue *dirty_next; /* guarded by the store's sync_lock */
+	struct meta meta;	  /* settings and the last checkpoint written */
+	struct index idx;
+	struct segment **segs;	  /* live segments in order; the last one takes appends */
+	size_t nsegs, cap_segs;
+	uint64_t next_seg_size;
+	uint64_t next_seq;
+	uint64_t durable_seq;	  /* every record up to this seq is on stable storage */
+	enum queue_err failed;	  /* QUEUE_SYNCFAIL once a sync failed */
+	struct waiter *waiters;
+	uint64_t totals[TOTAL_COUNT];
+	uint64_t depth, in_flight, delayed, bytes, live_bytes, written_bytes;
+	uint64_t next_timer_ms;	  /* earliest timer, UINT64_MAX when none */
+	bool replaying;
+};
+
+struct queue_watch {
+	struct queue_store *store;
+	char name[QUEUE_NAME_MAX + 1];
+	queue_watch_fn fn;
+	void *ctx;
+	struct queue_watch *prev, *next;
+};
+
+struct queue_store {
+	struct queue_store_options opts;
+	int dirfd;	  /* the data directory */
+	int queues_dirfd; /* <data>/queues */
+	int lockfd;
+	pthread_rwlock_t map_lock; /* guards queues[] */
+	struct queue **queues;	   /* sorted by name */
+	size_t nqueues, cap_queues;
+	pthread_mutex_t admin_lock; /* serialises creating and deleting queues */
+	uint64_t delete_counter;
+	pthread_mutex_t watch_lock;
+	struct queue_watch *watches;
+	atomic_size_t nwatches;
+	pthread_mutex_t sync_lock;
+	pthread_cond_t sync_cond;
+	struct queue *dirty_head, *dirty_tail;
+	pthread_t sync_thread;
+	bool sync_started;
+	pthread_mutex_t timer_lock;
+	pthread_cond_t timer_cond;
+	_Atomic uint64_t next_deadline;
+	pthread_t timer_thread;
+	bool timer_started;
+	bool stopping;
+};
+
+/* store.c */
+uint64_t store_now(const struct queue_store *st);
+enum queue_err store_get(struct queue_store *st, const char *name, bool create, struct queue **out);
+enum queue_err store_create(struct queue_store *st, const char *name, const struct queue_settings *s,
+			    struct queue **out);
+enum queue_err store_unlist(struct queue_store *st, const char *name, struct queue **out);
+struct queue **store_snapshot(struct queue_store *st, size_t *count);
+void queue_unref(struct queue *q);
+void queue_ref(struct queue *q);
+void store_timer_hint(struct queue_store *st, uint64_t at);
+void store_notify(struct queue_store *st, const char *name);
+
+/* qfile.c: opening, creating and checkpointing one queue's files */
+enum queue_err qf_create(struct queue_store *st, const char *name, const struct queue_settings *s,
+			 struct queue **out);
+enum queue_err qf_open(struct queue_store *st, const char *name, struct queue_recovery *rep,
+		       struct queue **out);
+enum queue_err qf_checkpoint(struct queue *q, bool clean);
+void qf_close(struct queue *q);
+enum queue_err qf_remove_dir(struct queue_store *st, const char *name);
+void qf_remove_leftovers(int queues_dirfd);
+
+/* qlog.c: appending records and applying them to the index */
+enum queue_err qlog_reserve(struct queue *q, uint64_t bytes);
+void qlog_append(struct queue *q, uint8_t type, uint8_t flags, uint64_t word, const void *body,
+		 uint32_t body_len, struct segment **seg_out, uint64_t *off_out);
+void qlog_apply(struct queue *q, const struct rec_header *h, const uint8_t *body,
+		const struct segment *seg, uint64_t off);
+void qlog_set_state(struct queue *q, struct entry *e, uint8_t state);
+void qlog_trim_front(struct queue *q);
+void qlog_drop_corrupt(struct queue *q, struct entry *e);
+struct segment *qlog_segment(struct queue *q, uint64_t number);
+uint64_t qlog_tick_locked(struct queue *q, uint64_t now, uint64_t **moves, size_t *nmoves,
+			  bool *woke);
+
+/* qsync.c: group commit */
+void qsync_ticket(struct queue *q, struct queue_ticket *t);
+void *qsync_thread(void *arg);
+void qsync_interval_pass(struct queue_store *st);
+enum queue_err qsync_now(struct queue *q);
+
+/* qmove.c: dead-lettering */
+void qmove_dead_letters(struct queue *q, const uint64_t *ids, size_t n);
+
+#endif

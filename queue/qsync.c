@@ -1,0 +1,215 @@
+/* qsync.c: group commit: one thread syncs what many writers appended and releases their waiters. */
+#include <stdlib.h>
+#include <time.h>
+
+#include "engine.h"
+
+#define SYNC_BATCH 8
+
+void qsync_ticket(struct queue *q, struct queue_ticket *t)
+{
+	uint64_t pos = q->next_seq - 1;
+	*t = (struct queue_ticket){ 0 };
+	if (q->store->opts.sync != QUEUE_SYNC_ALWAYS || q->durable_seq >= pos)
+		return;
+	t->queue = q;
+	t->pos = pos;
+	queue_ref(q);
+	struct queue_store *st = q->store;
+	pthread_mutex_lock(&st->sync_lock);
+	if (!q->dirty_listed) {
+		q->dirty_listed = true;
+		q->dirty_next = NULL;
+		queue_ref(q);
+		if (st->dirty_tail != NULL)
+			st->dirty_tail->dirty_next = q;
+		else
+			st->dirty_head = q;
+		st->dirty_tail = q;
+		pthread_cond_signal(&st->sync_cond);
+	}
+	pthread_mutex_unlock(&st->sync_lock);
+}
+
+enum queue_err queue_ticket_wait(struct queue_ticket *t)
+{
+	struct queue *q = t->queue;
+	if (q == NULL)
+		return QUEUE_OK;
+	pthread_mutex_lock(&q->lock);
+	while (q->durable_seq < t->pos && q->failed == QUEUE_OK)
+		pthread_cond_wait(&q->durable_cond, &q->lock);
+	enum queue_err err = q->durable_seq >= t->pos ? QUEUE_OK : q->failed;
+	pthread_mutex_unlock(&q->lock);
+	t->queue = NULL;
+	queue_unref(q);
+	return err;
+}
+
+void queue_ticket_notify(struct queue_ticket *t, queue_done_fn fn, void *ctx)
+{
+	struct queue *q = t->queue;
+	struct waiter *w = q != NULL ? malloc(sizeof(*w)) : NULL;
+	if (w == NULL) {
+		fn(ctx, queue_ticket_wait(t)); /* without memory for a waiter, wait here */
+		return;
+	}
+	pthread_mutex_lock(&q->lock);
+	if (q->durable_seq < t->pos && q->failed == QUEUE_OK) {
+		*w = (struct waiter){ .pos = t->pos, .fn = fn, .ctx = ctx, .next = q->waiters };
+		q->waiters = w;
+		pthread_mutex_unlock(&q->lock);
+		t->queue = NULL; /* the waiter keeps the ticket's reference */
+		return;
+	}
+	enum queue_err err = q->durable_seq >= t->pos ? QUEUE_OK : q->failed;
+	pthread_mutex_unlock(&q->lock);
+	free(w);
+	t->queue = NULL;
+	queue_unref(q);
+	fn(ctx, err);
+}
+
+/* take_waiters unlinks the waiters that are settled now. Call with q->lock held. */
+static struct waiter *take_waiters(struct queue *q)
+{
+	struct waiter *done = NULL, **p = &q->waiters;
+	while (*p != NULL) {
+		struct waiter *w = *p;
+		if (w->pos <= q->durable_seq || q->failed != QUEUE_OK) {
+			*p = w->next;
+			w->next = done;
+			done = w;
+		} else {
+			p = &w->next;
+		}
+	}
+	return done;
+}
+
+/*
+ * sync_queue syncs everything q has appended so far without holding its lock
+ * during msync, then advances durable_seq and settles the waiters it covered.
+ * A failed sync marks the queue failed for good: it is never retried.
+ */
+static enum queue_err sync_queue(struct queue *q)
+{
+	struct segment *held[SYNC_BATCH];
+	uint64_t from[SYNC_BATCH], to[SYNC_BATCH];
+	enum queue_err err = QUEUE_OK;
+	for (;;) {
+		size_t n = 0;
+		pthread_mutex_lock(&q->lock);
+		uint64_t target = q->next_seq - 1;
+		for (size_t i = 0; i < q->nsegs && n < SYNC_BATCH; i++) {
+			struct segment *s = q->segs[i];
+			if (s->write_off > s->synced_off) {
+				seg_hold(s);
+				held[n] = s;
+				from[n] = s->synced_off;
+				to[n++] = s->write_off;
+			}
+		}
+		bool more = n == SYNC_BATCH;
+		pthread_mutex_unlock(&q->lock);
+		for (size_t i = 0; i < n && err == QUEUE_OK; i++)
+			err = seg_sync(held[i], from[i], to[i]);
+		pthread_mutex_lock(&q->lock);
+		for (size_t i = 0; i < n; i++) {
+			if (err == QUEUE_OK && to[i] > held[i]->synced_off)
+				held[i]->synced_off = to[i];
+		}
+		if (err != QUEUE_OK)
+			q->failed = QUEUE_SYNCFAIL;
+		else if (!more && target > q->durable_seq)
+			q->durable_seq = target;
+		struct waiter *w = take_waiters(q);
+		pthread_cond_broadcast(&q->durable_cond);
+		if (err == QUEUE_OK && !q->deleted)
+			qlog_trim_front(q);
+		pthread_mutex_unlock(&q->lock);
+		for (size_t i = 0; i < n; i++)
+			seg_release(held[i]);
+		while (w != NULL) {
+			struct waiter *next = w->next;
+			w->fn(w->ctx, w->pos <= q->durable_seq ? QUEUE_OK : QUEUE_SYNCFAIL);
+			free(w);
+			queue_unref(q);
+			w = next;
+		}
+		if (!more || err != QUEUE_OK)
+			return err;
+	}
+}
+
+enum queue_err qsync_now(struct queue *q)
+{
+	return sync_queue(q);
+}
+
+/* sync_all syncs every queue of the store once (the interval mode's pass). */
+void qsync_interval_pass(struct queue_store *st)
+{
+	pthread_rwlock_rdlock(&st->map_lock);
+	size_t n = st->nqueues;
+	struct queue **qs = malloc((n ? n : 1) * sizeof(*qs));
+	for (size_t i = 0; qs != NULL && i < n; i++) {
+		qs[i] = st->queues[i];
+		queue_ref(qs[i]);
+	}
+	pthread_rwlock_unlock(&st->map_lock);
+	if (qs == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		sync_queue(qs[i]);
+		queue_unref(qs[i]);
+	}
+	free(qs);
+}
+
+/* next_dirty waits for a dirty queue (always mode) or for the interval; NULL means stop or run a pass. */
+static struct queue *next_dirty(struct queue_store *st, bool *stop)
+{
+	struct queue *q = NULL;
+	pthread_mutex_lock(&st->sync_lock);
+	if (st->opts.sync == QUEUE_SYNC_INTERVAL) {
+		if (!st->stopping) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)st->opts.sync_interval_ms * 1000000u;
+			ts.tv_sec += (time_t)(ns / 1000000000u);
+			ts.tv_nsec = (long)(ns % 1000000000u);
+			pthread_cond_timedwait(&st->sync_cond, &st->sync_lock, &ts);
+		}
+	} else {
+		while (st->dirty_head == NULL && !st->stopping)
+			pthread_cond_wait(&st->sync_cond, &st->sync_lock);
+		q = st->dirty_head;
+		if (q != NULL) {
+			st->dirty_head = q->dirty_next;
+			if (st->dirty_head == NULL)
+				st->dirty_tail = NULL;
+			q->dirty_listed = false;
+		}
+	}
+	*stop = st->stopping && q == NULL;
+	pthread_mutex_unlock(&st->sync_lock);
+	return q;
+}
+
+void *qsync_thread(void *arg)
+{
+	struct queue_store *st = arg;
+	for (;;) {
+		bool stop;
+		struct queue *q = next_dirty(st, &stop);
+		if (q != NULL) {
+			sync_queue(q);
+			queue_unref(q);
+		} else if (st->opts.sync == QUEUE_SYNC_INTERVAL) {
+			qsync_interval_pass(st);
+		}
+		if (stop)
+			return NULL;
+	}
+}

@@ -1,0 +1,72 @@
+/* segment.h: one memory-mapped segment file of a queue's log. */
+#ifndef MMQ_SEGMENT_H
+#define MMQ_SEGMENT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "queue.h"
+#include "record.h"
+
+/*
+ * A segment is mapped whole for its life; the mapping never grows or moves.
+ * write_off, live and dropped_off belong to the owning queue's lock;
+ * synced_off to the queue's sync path. refs counts holders: the queue's list
+ * and every reader or syncer holding payload pointers into the mapping.
+ */
+struct segment {
+	uint64_t number;
+	uint64_t first_seq;
+	uint64_t size;
+	uint8_t *map;
+	uint64_t write_off;   /* end of the last record */
+	uint64_t synced_off;  /* bytes before this are on stable storage */
+	uint64_t dropped_off; /* pages before this were handed back to the page cache */
+	uint64_t live;	      /* data records still live */
+	uint64_t removed_seq; /* the last record that removed one of its messages */
+	atomic_int refs;
+};
+
+/* seg_file_name writes the file name of segment number into buf (at least 32 bytes). */
+void seg_file_name(char *buf, size_t size, uint64_t number);
+
+/* seg_parse_name returns true and sets *number when name is a segment file name. */
+bool seg_parse_name(const char *name, uint64_t *number);
+
+/*
+ * seg_create makes segment number in the directory dirfd: a temporary file
+ * reserved with alloc, its header page written and synced, then renamed into
+ * place and the directory synced. On success *out holds one reference;
+ * release it with seg_release(). Errors: QUEUE_DISKFULL, QUEUE_IO, QUEUE_NOMEM.
+ */
+enum queue_err seg_create(int dirfd, const struct seg_header *h, queue_alloc_fn alloc,
+			  struct segment **out);
+
+/*
+ * seg_open maps the existing segment number in dirfd and checks its header.
+ * On success *out holds one reference. Errors: QUEUE_CORRUPT, QUEUE_IO, QUEUE_NOMEM.
+ */
+enum queue_err seg_open(int dirfd, uint64_t number, struct segment **out);
+
+/* seg_hold adds a reference. This function can't fail. */
+void seg_hold(struct segment *s);
+
+/* seg_release drops a reference; the last one unmaps and closes. seg_release(NULL) is a no-op. */
+void seg_release(struct segment *s);
+
+/* seg_sync flushes bytes [from, to) of the mapping to stable storage. Returns QUEUE_OK or QUEUE_SYNCFAIL. */
+enum queue_err seg_sync(struct segment *s, uint64_t from, uint64_t to);
+
+/*
+ * seg_drop_behind hands whole pages below off back to the page cache (they
+ * are kept, dirty or not, and fault back in on access), so resident memory
+ * does not grow with the bytes written. This function can't fail.
+ */
+void seg_drop_behind(struct segment *s, uint64_t off);
+
+/* seg_unlink removes segment number's file from dirfd. Returns QUEUE_OK or QUEUE_IO. */
+enum queue_err seg_unlink(int dirfd, uint64_t number);
+
+#endif

@@ -1,0 +1,429 @@
+/* store.c: the data directory: its lock, the table of open queues, watches and the timer thread. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+static uint64_t realtime_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int posix_alloc(int fd, off_t offset, off_t len)
+{
+	return posix_fallocate(fd, offset, len);
+}
+
+void queue_store_options_default(struct queue_store_options *o)
+{
+	*o = (struct queue_store_options){
+		.sync = QUEUE_SYNC_ALWAYS,
+		.sync_interval_ms = 1000,
+		.first_segment_bytes = 1u << 20,
+		.max_segment_bytes = 64u << 20,
+	};
+}
+
+uint64_t store_now(const struct queue_store *st)
+{
+	return st->opts.clock();
+}
+
+enum queue_sync queue_store_sync_mode(const struct queue_store *st)
+{
+	return st->opts.sync;
+}
+
+void queue_ref(struct queue *q)
+{
+	atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
+}
+
+void queue_unref(struct queue *q)
+{
+	if (atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel) == 1)
+		qf_close(q);
+}
+
+/* find returns the position of name in the sorted table, or where it would go. */
+static size_t find(const struct queue_store *st, const char *name, bool *found)
+{
+	size_t lo = 0, hi = st->nqueues;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(st->queues[mid]->name, name);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+/* insert adds q (taking the caller's reference) to the table. Call with map_lock held for writing. */
+static enum queue_err insert(struct queue_store *st, struct queue *q)
+{
+	bool found;
+	size_t at = find(st, q->name, &found);
+	if (st->nqueues == st->cap_queues) {
+		size_t n = st->cap_queues ? st->cap_queues * 2 : 16;
+		struct queue **p = realloc(st->queues, n * sizeof(*p));
+		if (p == NULL)
+			return QUEUE_NOMEM;
+		st->queues = p;
+		st->cap_queues = n;
+	}
+	memmove(st->queues + at + 1, st->queues + at, (st->nqueues - at) * sizeof(*st->queues));
+	st->queues[at] = q;
+	st->nqueues++;
+	return QUEUE_OK;
+}
+
+static struct queue *lookup(struct queue_store *st, const char *name)
+{
+	bool found;
+	struct queue *q = NULL;
+	pthread_rwlock_rdlock(&st->map_lock);
+	size_t at = find(st, name, &found);
+	if (found) {
+		q = st->queues[at];
+		queue_ref(q);
+	}
+	pthread_rwlock_unlock(&st->map_lock);
+	return q;
+}
+
+enum queue_err store_create(struct queue_store *st, const char *name, const struct queue_settings *s,
+			    struct queue **out)
+{
+	struct queue *q;
+	enum queue_err err = qf_create(st, name, s, &q);
+	if (err != QUEUE_OK)
+		return err;
+	pthread_rwlock_wrlock(&st->map_lock);
+	err = insert(st, q);
+	if (err == QUEUE_OK)
+		queue_ref(q);
+	pthread_rwlock_unlock(&st->map_lock);
+	if (err != QUEUE_OK) {
+		qf_remove_dir(st, name);
+		qf_close(q);
+		return err;
+	}
+	*out = q;
+	return QUEUE_OK;
+}
+
+enum queue_err store_get(struct queue_store *st, const char *name, bool create, struct queue **out)
+{
+	struct queue *q = lookup(st, name);
+	if (q != NULL || !create) {
+		*out = q;
+		return q != NULL ? QUEUE_OK : QUEUE_NOTFOUND;
+	}
+	pthread_mutex_lock(&st->admin_lock);
+	q = lookup(st, name);
+	enum queue_err err = QUEUE_OK;
+	if (q == NULL) {
+		struct queue_settings s;
+		queue_settings_default(&s);
+		err = store_create(st, name, &s, &q);
+	}
+	pthread_mutex_unlock(&st->admin_lock);
+	if (err == QUEUE_OK) {
+		*out = q;
+		store_notify(st, name);
+	}
+	return err;
+}
+
+enum queue_err store_unlist(struct queue_store *st, const char *name, struct queue **out)
+{
+	bool found;
+	pthread_rwlock_wrlock(&st->map_lock);
+	size_t at = find(st, name, &found);
+	if (found) {
+		*out = st->queues[at];
+		memmove(st->queues + at, st->queues + at + 1,
+			(st->nqueues - at - 1) * sizeof(*st->queues));
+		st->nqueues--;
+	}
+	pthread_rwlock_unlock(&st->map_lock);
+	return found ? QUEUE_OK : QUEUE_NOTFOUND;
+}
+
+struct queue **store_snapshot(struct queue_store *st, size_t *count)
+{
+	pthread_rwlock_rdlock(&st->map_lock);
+	size_t n = st->nqueues;
+	struct queue **qs = malloc((n ? n : 1) * sizeof(*qs));
+	for (size_t i = 0; qs != NULL && i < n; i++) {
+		qs[i] = st->queues[i];
+		queue_ref(qs[i]);
+	}
+	pthread_rwlock_unlock(&st->map_lock);
+	*count = qs != NULL ? n : 0;
+	return qs;
+}
+
+void store_timer_hint(struct queue_store *st, uint64_t at)
+{
+	if (at >= atomic_load(&st->next_deadline))
+		return;
+	pthread_mutex_lock(&st->timer_lock);
+	if (at < atomic_load(&st->next_deadline)) {
+		atomic_store(&st->next_deadline, at);
+		pthread_cond_signal(&st->timer_cond);
+	}
+	pthread_mutex_unlock(&st->timer_lock);
+}
+
+void queue_store_tick(struct queue_store *st)
+{
+	size_t n;
+	struct queue **qs = store_snapshot(st, &n);
+	for (size_t i = 0; i < n; i++) {
+		struct queue *q = qs[i];
+		uint64_t *moves = NULL;
+		size_t nmoves = 0;
+		bool woke = false;
+		pthread_mutex_lock(&q->lock);
+		uint64_t next = q->deleted ? UINT64_MAX
+					   : qlog_tick_locked(q, store_now(st), &moves, &nmoves, &woke);
+		pthread_mutex_unlock(&q->lock);
+		if (woke)
+			store_notify(st, q->name);
+		qmove_dead_letters(q, moves, nmoves);
+		free(moves);
+		store_timer_hint(st, next);
+		queue_unref(q);
+	}
+	free(qs);
+}
+
+static void *timer_thread(void *arg)
+{
+	struct queue_store *st = arg;
+	pthread_mutex_lock(&st->timer_lock);
+	while (!st->stopping) {
+		uint64_t at = atomic_load(&st->next_deadline);
+		if (at == UINT64_MAX) {
+			pthread_cond_wait(&st->timer_cond, &st->timer_lock);
+			continue;
+		}
+		if (at > store_now(st)) {
+			/* The condition variable's clock is CLOCK_REALTIME, like deadlines from the default clock. */
+			struct timespec ts = { (time_t)(at / 1000u), (long)(at % 1000u) * 1000000L };
+			pthread_cond_timedwait(&st->timer_cond, &st->timer_lock, &ts);
+			continue;
+		}
+		atomic_store(&st->next_deadline, UINT64_MAX);
+		pthread_mutex_unlock(&st->timer_lock);
+		queue_store_tick(st);
+		pthread_mutex_lock(&st->timer_lock);
+	}
+	pthread_mutex_unlock(&st->timer_lock);
+	return NULL;
+}
+
+/* make_dirs creates dir and its missing parents. */
+static int make_dirs(const char *dir)
+{
+	char path[4096];
+	if (strlen(dir) >= sizeof(path))
+		return -1;
+	strcpy(path, dir);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* open_dirs opens and locks the data directory. */
+static enum queue_err open_dirs(struct queue_store *st, const char *dir)
+{
+	if (make_dirs(dir) != 0)
+		return QUEUE_IO;
+	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->dirfd < 0)
+		return QUEUE_IO;
+	st->lockfd = openat(st->dirfd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (st->lockfd < 0)
+		return QUEUE_IO;
+	if (flock(st->lockfd, LOCK_EX | LOCK_NB) != 0)
+		return errno == EWOULDBLOCK ? QUEUE_LOCKED : QUEUE_IO;
+	if (mkdirat(st->dirfd, "queues", 0755) != 0 && errno != EEXIST)
+		return QUEUE_IO;
+	st->queues_dirfd = openat(st->dirfd, "queues", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->queues_dirfd < 0 || fsync(st->dirfd) != 0)
+		return QUEUE_IO;
+	qf_remove_leftovers(st->queues_dirfd);
+	return QUEUE_OK;
+}
+
+/* open_queues recovers every queue directory. */
+static enum queue_err open_queues(struct queue_store *st, struct queue_recovery *rep)
+{
+	int fd = dup(st->queues_dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return QUEUE_IO;
+	}
+	enum queue_err err = QUEUE_OK;
+	struct dirent *de;
+	rewinddir(d); /* a dup shares the offset of the descriptor it copies */
+	while (err == QUEUE_OK && (de = readdir(d)) != NULL) {
+		struct queue *q;
+		if (!queue_name_valid(de->d_name))
+			continue;
+		err = qf_open(st, de->d_name, rep, &q);
+		if (err == QUEUE_OK && (err = insert(st, q)) != QUEUE_OK)
+			qf_close(q);
+	}
+	closedir(d);
+	return err;
+}
+
+static void store_init(struct queue_store *st, const struct queue_store_options *opts)
+{
+	queue_store_options_default(&st->opts);
+	if (opts != NULL)
+		st->opts = *opts;
+	struct queue_store_options *o = &st->opts;
+	if (o->sync_interval_ms == 0)
+		o->sync_interval_ms = 1000;
+	if (o->first_segment_bytes == 0)
+		o->first_segment_bytes = 1u << 20;
+	o->first_segment_bytes = (o->first_segment_bytes + 4095u) & ~(uint64_t)4095u;
+	if (o->max_segment_bytes < o->first_segment_bytes)
+		o->max_segment_bytes = o->max_segment_bytes ? o->first_segment_bytes : 64u << 20;
+	if (o->allocate == NULL)
+		o->allocate = posix_alloc;
+	if (o->clock == NULL)
+		o->clock = realtime_ms;
+	st->dirfd = st->queues_dirfd = st->lockfd = -1;
+	pthread_rwlock_init(&st->map_lock, NULL);
+	pthread_mutex_init(&st->admin_lock, NULL);
+	pthread_mutex_init(&st->watch_lock, NULL);
+	pthread_mutex_init(&st->sync_lock, NULL);
+	pthread_cond_init(&st->sync_cond, NULL);
+	pthread_mutex_init(&st->timer_lock, NULL);
+	pthread_cond_init(&st->timer_cond, NULL);
+	atomic_init(&st->next_deadline, 0);
+	atomic_init(&st->nwatches, 0);
+}
+
+enum queue_err queue_store_open(const char *dir, const struct queue_store_options *opts,
+				struct queue_store **out, struct queue_recovery *report)
+{
+	struct queue_recovery scratch;
+	struct queue_recovery *rep = report != NULL ? report : &scratch;
+	memset(rep, 0, sizeof(*rep));
+	uint64_t started = realtime_ms();
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	(void)started;
+	struct queue_store *st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return QUEUE_NOMEM;
+	store_init(st, opts);
+	enum queue_err err = open_dirs(st, dir);
+	if (err == QUEUE_OK)
+		err = open_queues(st, rep);
+	if (err == QUEUE_OK && st->opts.sync != QUEUE_SYNC_NONE) {
+		err = pthread_create(&st->sync_thread, NULL, qsync_thread, st) == 0 ? QUEUE_OK : QUEUE_NOMEM;
+		st->sync_started = err == QUEUE_OK;
+	}
+	if (err == QUEUE_OK) {
+		err = pthread_create(&st->timer_thread, NULL, timer_thread, st) == 0 ? QUEUE_OK : QUEUE_NOMEM;
+		st->timer_started = err == QUEUE_OK;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	rep->elapsed_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)t1.tv_nsec -
+			  (uint64_t)t0.tv_nsec;
+	if (err != QUEUE_OK) {
+		queue_store_close(st);
+		return err;
+	}
+	*out = st;
+	return QUEUE_OK;
+}
+
+static void stop_threads(struct queue_store *st)
+{
+	pthread_mutex_lock(&st->timer_lock);
+	pthread_mutex_lock(&st->sync_lock);
+	st->stopping = true;
+	pthread_cond_broadcast(&st->sync_cond);
+	pthread_mutex_unlock(&st->sync_lock);
+	pthread_cond_broadcast(&st->timer_cond);
+	pthread_mutex_unlock(&st->timer_lock);
+	if (st->timer_started)
+		pthread_join(st->timer_thread, NULL);
+	if (st->sync_started)
+		pthread_join(st->sync_thread, NULL);
+}
+
+enum queue_err queue_store_close(struct queue_store *st)
+{
+	if (st == NULL)
+		return QUEUE_OK;
+	stop_threads(st);
+	enum queue_err first = QUEUE_OK;
+	for (size_t i = 0; i < st->nqueues; i++) {
+		struct queue *q = st->queues[i];
+		pthread_mutex_lock(&q->lock);
+		enum queue_err err = q->failed != QUEUE_OK ? q->failed : qf_checkpoint(q, true);
+		struct waiter *w = q->waiters;
+		q->waiters = NULL;
+		pthread_cond_broadcast(&q->durable_cond);
+		pthread_mutex_unlock(&q->lock);
+		while (w != NULL) {
+			struct waiter *next = w->next;
+			w->fn(w->ctx, err);
+			free(w);
+			queue_unref(q);
+			w = next;
+		}
+		if (first == QUEUE_OK)
+			first = err;
+		queue_unref(q);
+	}
+	free(st->queues);
+	if (st->queues_dirfd >= 0)
+		close(st->queues_dirfd);
+	if (st->lockfd >= 0)
+		close(st->lockfd);
+	if (st->dirfd >= 0)
+		close(st->dirfd);
+	pthread_rwlock_destroy(&st->map_lock);
+	pthread_mutex_destroy(&st->admin_lock);
+	pthread_mutex_destroy(&st->watch_lock);
+	pthread_mutex_destroy(&st->sync_lock);
+	pthread_cond_destroy(&st->sync_cond);
+	pthread_mutex_destroy(&st->timer_lock);
+	pthread_cond_destroy(&st->timer_cond);
+	free(st);
+	return first;
+}
