@@ -38,8 +38,9 @@ struct queue {
 	struct queue *dirty_next; /* guarded by the store's sync_lock */
 	struct meta meta;	  /* settings and the last checkpoint written */
 	struct index idx;
-	struct segment **segs;	  /* live segments in order; the last one takes appends */
+	struct segment **segs;	  /* live segments in order */
 	size_t nsegs, cap_segs;
+	size_t active;		  /* segs[active] takes appends; later ones were made ahead for a batch */
 	uint64_t next_seg_size;
 	uint64_t next_seq;
 	uint64_t durable_seq;	  /* every record up to this seq is on stable storage */
@@ -75,14 +76,16 @@ struct queue_store {
 	pthread_mutex_t sync_lock;
 	pthread_cond_t sync_cond;
 	struct queue *dirty_head, *dirty_tail;
-	pthread_t sync_thread;
-	bool sync_started;
+	pthread_t sync_threads[2]; /* always: two, so one queue's msync does not hold up another's */
+	size_t nsync_threads;
 	pthread_mutex_t timer_lock;
 	pthread_cond_t timer_cond;
 	_Atomic uint64_t next_deadline;
 	pthread_t timer_thread;
 	bool timer_started;
 	bool stopping;
+	_Atomic uint64_t free_bytes;	  /* free space last seen on the data directory's filesystem */
+	_Atomic uint64_t free_checked_ms; /* when */
 };
 
 /* store.c */
@@ -108,7 +111,8 @@ enum queue_err qf_remove_dir(struct queue_store *st, const char *name);
 void qf_remove_leftovers(int queues_dirfd);
 
 /* qlog.c: appending records and applying them to the index */
-enum queue_err qlog_reserve(struct queue *q, uint64_t bytes);
+enum queue_err qlog_reserve(struct queue *q, const uint64_t *sizes, size_t n, uint64_t each);
+bool qlog_space_ok(struct queue *q, uint64_t bytes);
 void qlog_append(struct queue *q, uint8_t type, uint8_t flags, uint64_t word, const void *body,
 		 uint32_t body_len, struct segment **seg_out, uint64_t *off_out);
 void qlog_apply(struct queue *q, const struct rec_header *h, const uint8_t *body,

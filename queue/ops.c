@@ -63,14 +63,14 @@ static enum queue_err done(struct queue *q, struct queue_ticket *out, bool woke)
 	return queue_ticket_wait(&t);
 }
 
-/* writable checks that q takes writes and has room for bytes of records and n index entries. */
-static enum queue_err writable(struct queue *q, uint64_t bytes, size_t n)
+/* writable checks that q takes writes and has room for n records (see qlog_reserve) and their index entries. */
+static enum queue_err writable(struct queue *q, const uint64_t *sizes, size_t n, uint64_t each)
 {
 	if (q->failed != QUEUE_OK)
 		return q->failed;
 	if (!idx_reserve(&q->idx, n))
 		return QUEUE_NOMEM;
-	return qlog_reserve(q, bytes);
+	return qlog_reserve(q, sizes, n, each);
 }
 
 enum queue_err queue_enqueue(struct queue_store *st, const char *name,
@@ -84,18 +84,21 @@ enum queue_err queue_enqueue(struct queue_store *st, const char *name,
 	if (err != QUEUE_OK)
 		return err;
 	const struct queue_settings *s = &q->meta.settings;
-	uint64_t payload = 0, bytes = 0;
+	uint64_t payload = 0, bytes = 0, sizes[QUEUE_BATCH_MAX];
 	for (size_t i = 0; i < count; i++) {
 		if (items[i].len > s->max_message_bytes)
 			return fail(q, QUEUE_TOOBIG);
 		payload += items[i].len;
-		bytes += rec_size(items[i].len);
+		sizes[i] = rec_size(items[i].len);
+		bytes += sizes[i];
 	}
 	if (bytes > BATCH_BYTES_MAX)
 		return fail(q, QUEUE_TOOBIG);
 	if (q->failed == QUEUE_OK && s->max_bytes > 0 && q->bytes + payload > s->max_bytes)
 		return fail(q, QUEUE_FULL);
-	if ((err = writable(q, bytes, count)) != QUEUE_OK)
+	if (q->failed == QUEUE_OK && !qlog_space_ok(q, bytes))
+		return fail(q, QUEUE_DISKFULL);
+	if ((err = writable(q, sizes, count, 0)) != QUEUE_OK)
 		return fail(q, err);
 	uint64_t visible = delay_ms ? store_now(st) + delay_ms : 0;
 	for (size_t i = 0; i < count; i++) {
@@ -258,7 +261,7 @@ static enum queue_err deliver(struct queue_store *st, const char *name, size_t l
 	size_t nmoves = 0;
 	tick_now(q, &moves, &nmoves);
 	size_t n = q->depth < limit ? (size_t)q->depth : limit;
-	if (n > 0 && (err = writable(q, n * CONTROL_BYTES, n)) == QUEUE_OK)
+	if (n > 0 && (err = writable(q, NULL, n, CONTROL_BYTES)) == QUEUE_OK)
 		err = msgs_init(out, n);
 	if (n == 0 || err != QUEUE_OK) {
 		pthread_mutex_unlock(&q->lock);
@@ -315,7 +318,7 @@ enum queue_err queue_ack(struct queue_store *st, const char *name, uint64_t id, 
 	enum queue_err err = begin(st, name, false, ticket, &q);
 	if (err != QUEUE_OK)
 		return err;
-	if ((err = writable(q, CONTROL_BYTES, 1)) != QUEUE_OK || (err = leased(q, id, lease, &e)))
+	if ((err = writable(q, NULL, 1, CONTROL_BYTES)) != QUEUE_OK || (err = leased(q, id, lease, &e)))
 		return fail(q, err);
 	qlog_append(q, REC_ACK, 0, id, NULL, 0, NULL, NULL);
 	return done(q, ticket, false);
@@ -329,7 +332,7 @@ enum queue_err queue_release(struct queue_store *st, const char *name, uint64_t 
 	enum queue_err err = begin(st, name, false, ticket, &q);
 	if (err != QUEUE_OK)
 		return err;
-	if ((err = writable(q, CONTROL_BYTES, 1)) != QUEUE_OK || (err = leased(q, id, lease, &e)))
+	if ((err = writable(q, NULL, 1, CONTROL_BYTES)) != QUEUE_OK || (err = leased(q, id, lease, &e)))
 		return fail(q, err);
 	const struct queue_settings *s = &q->meta.settings;
 	if (s->max_deliveries > 0 && e->deliveries >= s->max_deliveries && s->dead_letter[0]) {
@@ -354,7 +357,7 @@ enum queue_err queue_extend(struct queue_store *st, const char *name, uint64_t i
 	enum queue_err err = begin(st, name, false, ticket, &q);
 	if (err != QUEUE_OK)
 		return err;
-	if ((err = writable(q, CONTROL_BYTES, 1)) != QUEUE_OK || (err = leased(q, id, lease, &e)))
+	if ((err = writable(q, NULL, 1, CONTROL_BYTES)) != QUEUE_OK || (err = leased(q, id, lease, &e)))
 		return fail(q, err);
 	uint64_t until = store_now(st) + ttl_ms;
 	uint8_t body[8];
@@ -371,7 +374,7 @@ enum queue_err queue_purge(struct queue_store *st, const char *name, struct queu
 	enum queue_err err = begin(st, name, false, ticket, &q);
 	if (err != QUEUE_OK)
 		return err;
-	if ((err = writable(q, CONTROL_BYTES, 1)) != QUEUE_OK)
+	if ((err = writable(q, NULL, 1, CONTROL_BYTES)) != QUEUE_OK)
 		return fail(q, err);
 	qlog_append(q, REC_PURGE, 0, q->next_seq - 1, NULL, 0, NULL, NULL);
 	qlog_trim_front(q);

@@ -96,7 +96,7 @@ enum queue_err qf_checkpoint(struct queue *q, bool clean)
 		s->synced_off = s->write_off;
 	}
 	q->durable_seq = q->next_seq - 1;
-	struct segment *last = q->segs[q->nsegs - 1];
+	struct segment *last = q->segs[q->active];
 	q->meta.first_segment = q->segs[0]->number;
 	q->meta.rp_segment = last->number;
 	q->meta.rp_offset = last->write_off;
@@ -135,7 +135,7 @@ enum queue_err qf_create(struct queue_store *st, const char *name, const struct 
 	q->next_seq = 1;
 	if ((err = meta_store(q->metafd, &q->meta)) != QUEUE_OK)
 		goto fail;
-	if ((err = qlog_reserve(q, 0)) != QUEUE_OK)
+	if ((err = qlog_reserve(q, NULL, 0, 0)) != QUEUE_OK)
 		goto fail;
 	err = QUEUE_IO;
 	if (fsync(q->dirfd) != 0 || renameat(st->queues_dirfd, tmp, st->queues_dirfd, name) != 0 ||
@@ -212,7 +212,7 @@ static enum queue_err load_segments(struct queue *q, struct queue_recovery *rep)
 		err = QUEUE_NOMEM;
 	for (size_t i = 0; err == QUEUE_OK && i < n; i++) {
 		struct segment *s;
-		err = seg_open(q->dirfd, nums[i], &s);
+		err = seg_open(q->dirfd, nums[i], q->store->opts.allocate, &s);
 		if (err == QUEUE_CORRUPT) {
 			rep->corrupt_records++;
 			if (rep->first_problem[0] == '\0')
@@ -286,7 +286,7 @@ enum queue_err qf_open(struct queue_store *st, const char *name, struct queue_re
 		uint64_t size = q->segs[q->nsegs - 1]->size * 2;
 		q->next_seg_size = size > st->opts.max_segment_bytes ? st->opts.max_segment_bytes : size;
 	}
-	if ((err = qlog_reserve(q, 0)) != QUEUE_OK || (err = rebuild_heaps(q)) != QUEUE_OK)
+	if ((err = qlog_reserve(q, NULL, 0, 0)) != QUEUE_OK || (err = rebuild_heaps(q)) != QUEUE_OK)
 		goto fail;
 	if ((err = qf_checkpoint(q, false)) != QUEUE_OK)
 		goto fail;

@@ -6,6 +6,7 @@
 #include "engine.h"
 
 #define PAGE 4096u
+#define FREE_CHECK_MS 100u
 
 struct segment *qlog_segment(struct queue *q, uint64_t number)
 {
@@ -20,15 +21,33 @@ struct segment *qlog_segment(struct queue *q, uint64_t number)
 	return lo < q->nsegs && q->segs[lo]->number == number ? q->segs[lo] : NULL;
 }
 
-/* space_ok says whether creating bytes more would keep the free-space reserve. */
+/*
+ * space_ok says whether writing bytes more keeps the store's free-space
+ * reserve. A passing answer is cached for FREE_CHECK_MS; a refusal is always
+ * checked afresh, so writes resume as soon as space returns.
+ */
 static bool space_ok(struct queue *q, uint64_t bytes)
 {
-	uint64_t reserve = q->store->opts.min_free_bytes;
-	struct statvfs sv;
-	if (reserve == 0 || fstatvfs(q->dirfd, &sv) != 0)
+	struct queue_store *st = q->store;
+	uint64_t reserve = st->opts.min_free_bytes;
+	if (reserve == 0)
 		return true;
-	uint64_t avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+	uint64_t now = store_now(st), avail = atomic_load(&st->free_bytes);
+	bool fresh = now - atomic_load(&st->free_checked_ms) < FREE_CHECK_MS;
+	if (!fresh || avail < bytes || avail - bytes < reserve) {
+		struct statvfs sv;
+		if (fstatvfs(q->dirfd, &sv) != 0)
+			return true;
+		avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+		atomic_store(&st->free_bytes, avail);
+		atomic_store(&st->free_checked_ms, now);
+	}
 	return avail >= bytes && avail - bytes >= reserve;
+}
+
+bool qlog_space_ok(struct queue *q, uint64_t bytes)
+{
+	return space_ok(q, bytes);
 }
 
 /* roll starts a new segment big enough for bytes of records. */
@@ -66,23 +85,49 @@ static enum queue_err roll(struct queue *q, uint64_t bytes)
 	if (q->next_seg_size < o->max_segment_bytes)
 		q->next_seg_size = q->next_seg_size * 2 > o->max_segment_bytes ? o->max_segment_bytes
 										: q->next_seg_size * 2;
-	if (last != NULL)
-		seg_drop_behind(last, last->size);
 	return QUEUE_OK;
 }
 
-enum queue_err qlog_reserve(struct queue *q, uint64_t bytes)
+/*
+ * qlog_reserve makes sure the n records of sizes[i] bytes (or each bytes when
+ * sizes is NULL) fit in the active segment and the ones after it, creating
+ * segments ahead as needed, so that a batch is never half written: it either
+ * fails here with nothing written, or every record of it fits.
+ */
+enum queue_err qlog_reserve(struct queue *q, const uint64_t *sizes, size_t n, uint64_t each)
 {
-	struct segment *s = q->nsegs ? q->segs[q->nsegs - 1] : NULL;
-	if (s != NULL && s->write_off + bytes <= s->size)
-		return QUEUE_OK;
-	return roll(q, bytes);
+	size_t at = q->active;
+	uint64_t used = q->nsegs ? q->segs[at]->write_off : 0;
+	for (size_t i = 0; i < n || (n == 0 && q->nsegs == 0); i++) {
+		uint64_t size = n == 0 ? 0 : sizes != NULL ? sizes[i] : each;
+		while (q->nsegs == 0 || q->segs[at]->sealed || used + size > q->segs[at]->size) {
+			if (q->nsegs > 0 && at + 1 < q->nsegs) {
+				at++;
+				used = q->segs[at]->write_off;
+				continue;
+			}
+			enum queue_err err = roll(q, size);
+			if (err != QUEUE_OK)
+				return err;
+			at = q->nsegs - 1;
+			used = q->segs[at]->write_off;
+		}
+		used += size;
+		if (n == 0)
+			break;
+	}
+	return QUEUE_OK;
 }
 
 void qlog_append(struct queue *q, uint8_t type, uint8_t flags, uint64_t word, const void *body,
 		 uint32_t body_len, struct segment **seg_out, uint64_t *off_out)
 {
-	struct segment *s = q->segs[q->nsegs - 1];
+	while (q->segs[q->active]->sealed ||
+	       q->segs[q->active]->write_off + rec_size(body_len) > q->segs[q->active]->size) {
+		seg_drop_behind(q->segs[q->active], q->segs[q->active]->size);
+		q->active++; /* qlog_reserve made the segment this record goes to */
+	}
+	struct segment *s = q->segs[q->active];
 	struct rec_header h = {
 		.type = type,
 		.flags = flags,
@@ -167,7 +212,7 @@ void qlog_drop_corrupt(struct queue *q, struct entry *e)
 void qlog_trim_front(struct queue *q)
 {
 	size_t n = 0;
-	while (n + 1 < q->nsegs && q->segs[n]->live == 0 && q->segs[n]->removed_seq <= q->durable_seq) {
+	while (n < q->active && q->segs[n]->live == 0 && q->segs[n]->removed_seq <= q->durable_seq) {
 		if (seg_unlink(q->dirfd, q->segs[n]->number) != QUEUE_OK)
 			break;
 		q->written_bytes -= q->segs[n]->write_off;
@@ -178,6 +223,7 @@ void qlog_trim_front(struct queue *q)
 		return;
 	memmove(q->segs, q->segs + n, (q->nsegs - n) * sizeof(*q->segs));
 	q->nsegs -= n;
+	q->active -= n;
 	q->meta.first_segment = q->segs[0]->number;
 }
 

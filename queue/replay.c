@@ -10,6 +10,7 @@
 
 struct pending {
 	struct rec_header h;
+	struct segment *seg;
 	uint64_t off;
 };
 
@@ -41,7 +42,9 @@ static bool valid_at(struct scan *sc, const struct segment *s, uint64_t off, boo
 {
 	if (rec_read(s->map + off, s->size - off, h) != REC_VALID)
 		return false;
-	if (any_seq ? h->seq < sc->expected : sc->expected != 0 && h->seq != sc->expected)
+	/* A segment's header may move the seq forward: recovery does so when it must skip ids. */
+	bool jump = off == SEG_HEADER_BYTES && h->seq == s->first_seq && h->seq > sc->expected;
+	if (any_seq ? h->seq < sc->expected : sc->expected != 0 && h->seq != sc->expected && !jump)
 		return false;
 	if (h->epoch < sc->epoch_floor || h->epoch > sc->epoch_cap)
 		return false;
@@ -70,7 +73,7 @@ static void mark_rp(struct scan *sc, const struct segment *s, uint64_t off)
 	memcpy(sc->totals_at_rp, sc->q->totals, sizeof(sc->totals_at_rp));
 }
 
-static bool batch_add(struct scan *sc, const struct rec_header *h, uint64_t off)
+static bool batch_add(struct scan *sc, const struct rec_header *h, struct segment *seg, uint64_t off)
 {
 	if (sc->nbatch == sc->cap) {
 		size_t n = sc->cap ? sc->cap * 2 : 64;
@@ -80,15 +83,15 @@ static bool batch_add(struct scan *sc, const struct rec_header *h, uint64_t off)
 		sc->batch = p;
 		sc->cap = n;
 	}
-	sc->batch[sc->nbatch++] = (struct pending){ *h, off };
+	sc->batch[sc->nbatch++] = (struct pending){ *h, seg, off };
 	return true;
 }
 
-static void batch_apply(struct scan *sc, struct segment *s)
+static void batch_apply(struct scan *sc)
 {
 	for (size_t i = 0; i < sc->nbatch; i++) {
 		const struct pending *p = &sc->batch[i];
-		qlog_apply(sc->q, &p->h, s->map + p->off + REC_HEADER_BYTES, s, p->off);
+		qlog_apply(sc->q, &p->h, p->seg->map + p->off + REC_HEADER_BYTES, p->seg, p->off);
 		sc->rep->records++;
 	}
 	sc->nbatch = 0;
@@ -114,13 +117,14 @@ static uint64_t zero_tail(struct segment *s, uint64_t end)
 	return zeroed;
 }
 
-/* scan_segment replays one segment; returns false when out of memory. */
-static bool scan_segment(struct scan *sc, struct segment *s, bool last)
+/*
+ * scan_segment replays one segment. tail says that no later segment holds a
+ * record, so damage with nothing valid after it is the torn end of the log.
+ * A batch may go on into the next segment. Returns false when out of memory.
+ */
+static bool scan_segment(struct scan *sc, struct segment *s, bool tail)
 {
-	if (sc->expected != 0 && s->first_seq != sc->expected)
-		report(sc, s, SEG_HEADER_BYTES, "records missing before this segment");
-	sc->expected = s->first_seq;
-	uint64_t off = SEG_HEADER_BYTES, batch_start = off;
+	uint64_t off = SEG_HEADER_BYTES;
 	while (off < s->size) {
 		struct rec_header h;
 		mark_rp(sc, s, off);
@@ -128,19 +132,16 @@ static bool scan_segment(struct scan *sc, struct segment *s, bool last)
 			if (rec_read(s->map + off, s->size - off, &h) == REC_ZERO)
 				break;
 			uint64_t next = resync(sc, s, off);
-			if (next == 0 && last)
+			if (next == 0 && tail)
 				break; /* a torn tail: the end of the log */
+			/* Records of a batch around the damage stay pending: kept if the batch ends, else cut. */
 			report(sc, s, off, "damaged record");
-			sc->nbatch = 0;
 			if (next == 0)
 				break;
 			valid_at(sc, s, next, true, &h);
-			off = batch_start = next;
-			sc->expected = h.seq;
+			off = next;
 		}
-		if (sc->nbatch == 0)
-			batch_start = off;
-		if (!batch_add(sc, &h, off))
+		if (!batch_add(sc, &h, s, off))
 			return false;
 		if (h.epoch > sc->max_epoch)
 			sc->max_epoch = h.epoch;
@@ -148,45 +149,78 @@ static bool scan_segment(struct scan *sc, struct segment *s, bool last)
 		sc->expected = h.seq + 1;
 		off += rec_size(h.body_len);
 		if (!(h.flags & REC_FLAG_MORE))
-			batch_apply(sc, s);
+			batch_apply(sc);
 	}
-	if (sc->nbatch > 0) {
-		/* A batch without its last record was never acknowledged: drop all of it. */
-		sc->expected = sc->batch[0].h.seq;
-		sc->nbatch = 0;
-		if (!last)
-			report(sc, s, batch_start, "incomplete batch");
-	} else {
-		batch_start = off;
-	}
-	s->write_off = batch_start;
+	s->write_off = off;
 	s->synced_off = SEG_HEADER_BYTES; /* read from the page cache: the open checkpoint syncs it */
-	sc->q->written_bytes += batch_start;
-	if (last)
-		sc->rep->torn_bytes += zero_tail(s, batch_start);
-	madvise(s->map, (size_t)s->size, MADV_DONTNEED); /* the scan must not stay resident */
 	return true;
+}
+
+/*
+ * cut_batch drops a batch whose last record never made it: the log ends
+ * where the batch began, in whichever segment that was.
+ */
+static void cut_batch(struct scan *sc)
+{
+	struct queue *q = sc->q;
+	const struct pending *first = &sc->batch[0];
+	sc->expected = first->h.seq;
+	for (size_t i = 0; i < q->nsegs; i++) {
+		struct segment *s = q->segs[i];
+		if (s->number > first->seg->number)
+			s->write_off = SEG_HEADER_BYTES;
+		else if (s == first->seg)
+			s->write_off = first->off;
+	}
+	sc->nbatch = 0;
+}
+
+/* has_records says whether segment s holds anything but its header. */
+static bool has_records(const struct segment *s)
+{
+	struct rec_header h;
+	return rec_read(s->map + SEG_HEADER_BYTES, s->size - SEG_HEADER_BYTES, &h) != REC_ZERO;
 }
 
 enum queue_err replay_queue(struct queue *q, bool meta_valid, struct queue_recovery *rep)
 {
 	struct scan sc = { .q = q, .rep = rep, .epoch_cap = meta_valid ? q->meta.epoch : UINT32_MAX };
 	enum queue_err err = QUEUE_OK;
+	size_t tail = 0;
+	for (size_t i = 0; i < q->nsegs; i++)
+		if (has_records(q->segs[i]))
+			tail = i;
 	q->replaying = true;
 	for (size_t i = 0; i < q->nsegs && err == QUEUE_OK; i++)
-		if (!scan_segment(&sc, q->segs[i], i + 1 == q->nsegs))
+		if (!scan_segment(&sc, q->segs[i], i >= tail))
 			err = QUEUE_NOMEM;
 	q->replaying = false;
+	if (sc.nbatch > 0)
+		cut_batch(&sc);
 	free(sc.batch);
+	/* Appends go on in the last segment that holds records; the tails are zeroed. */
+	q->active = 0;
+	for (size_t i = 0; i < q->nsegs; i++) {
+		struct segment *s = q->segs[i];
+		if (s->write_off > SEG_HEADER_BYTES)
+			q->active = i;
+		if (!s->sealed)
+			rep->torn_bytes += zero_tail(s, s->write_off);
+		q->written_bytes += s->write_off;
+		madvise(s->map, (size_t)s->size, MADV_DONTNEED); /* the scan must not stay resident */
+	}
 	if (!sc.past_rp)
 		memcpy(sc.totals_at_rp, q->totals, sizeof(sc.totals_at_rp));
 	for (int i = 0; i < TOTAL_COUNT; i++)
 		q->totals[i] = q->meta.totals[i] + (q->totals[i] - sc.totals_at_rp[i]);
 	q->next_seq = sc.expected > q->meta.rp_seq ? sc.expected : q->meta.rp_seq;
-	if (q->nsegs > 0 && q->next_seq < q->segs[q->nsegs - 1]->first_seq)
-		q->next_seq = q->segs[q->nsegs - 1]->first_seq;
+	for (size_t i = 0; i < q->nsegs; i++)
+		if (q->next_seq < q->segs[i]->first_seq)
+			q->next_seq = q->segs[i]->first_seq; /* ids are never reused, even after damage */
 	if (q->next_seq == 0)
 		q->next_seq = 1;
+	if (sc.expected != 0 && q->next_seq > sc.expected && q->nsegs > 0)
+		q->segs[q->active]->sealed = true; /* continue in a new segment whose header says the new seq */
 	q->meta.epoch = (sc.max_epoch > q->meta.epoch ? sc.max_epoch : q->meta.epoch) + 1;
 	return err;
 }

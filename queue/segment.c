@@ -46,7 +46,7 @@ static enum queue_err seg_map(int fd, uint64_t size, struct segment **out)
 		return errno == ENOMEM ? QUEUE_NOMEM : QUEUE_IO;
 	}
 	s->map = map;
-	s->size = size;
+	s->size = s->map_size = size;
 	atomic_init(&s->refs, 1);
 	*out = s;
 	return QUEUE_OK;
@@ -95,9 +95,10 @@ fail:
 	return err;
 }
 
-enum queue_err seg_open(int dirfd, uint64_t number, struct segment **out)
+enum queue_err seg_open(int dirfd, uint64_t number, queue_alloc_fn alloc, struct segment **out)
 {
 	char name[40];
+	uint8_t page[SEG_HEADER_BYTES];
 	struct stat st;
 	struct seg_header h;
 	struct segment *s = NULL;
@@ -109,17 +110,23 @@ enum queue_err seg_open(int dirfd, uint64_t number, struct segment **out)
 	if (fstat(fd, &st) != 0)
 		goto fail;
 	err = QUEUE_CORRUPT;
-	if (st.st_size < (off_t)SEG_HEADER_BYTES || st.st_size % PAGE != 0)
+	if (pread(fd, page, sizeof(page), 0) != (ssize_t)sizeof(page) || !seg_header_read(page, &h) ||
+	    h.number != number || h.size < SEG_HEADER_BYTES || h.size % PAGE != 0)
 		goto fail;
-	err = seg_map(fd, (uint64_t)st.st_size, &s);
+	/*
+	 * A file cut short from outside gets its reserved size back (the lost part
+	 * reads as zeros). When that fails, or the file grew, read only what both
+	 * agree on and append no more to it.
+	 */
+	bool sealed = (uint64_t)st.st_size != h.size;
+	if ((uint64_t)st.st_size < h.size && alloc(fd, 0, (off_t)h.size) == 0)
+		sealed = false;
+	uint64_t size = sealed && (uint64_t)st.st_size < h.size ? (uint64_t)st.st_size : h.size;
+	err = seg_map(fd, size, &s);
 	if (err != QUEUE_OK)
 		goto fail;
-	err = QUEUE_CORRUPT;
-	if (!seg_header_read(s->map, &h) || h.number != number || h.size != s->size) {
-		munmap(s->map, (size_t)s->size);
-		free(s);
-		goto fail;
-	}
+	s->sealed = sealed;
+	s->size = size & ~(uint64_t)7u;
 	s->number = number;
 	s->first_seq = h.first_seq;
 	s->write_off = SEG_HEADER_BYTES;
@@ -143,7 +150,7 @@ void seg_release(struct segment *s)
 		return;
 	if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	munmap(s->map, (size_t)s->size);
+	munmap(s->map, (size_t)s->map_size);
 	free(s);
 }
 

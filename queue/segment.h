@@ -19,7 +19,9 @@
 struct segment {
 	uint64_t number;
 	uint64_t first_seq;
-	uint64_t size;
+	uint64_t size;	      /* usable bytes */
+	uint64_t map_size;    /* bytes mapped */
+	bool sealed;	      /* damaged from outside: takes no appends */
 	uint8_t *map;
 	uint64_t write_off;   /* end of the last record */
 	uint64_t synced_off;  /* bytes before this are on stable storage */
@@ -45,10 +47,11 @@ enum queue_err seg_create(int dirfd, const struct seg_header *h, queue_alloc_fn 
 			  struct segment **out);
 
 /*
- * seg_open maps the existing segment number in dirfd and checks its header.
+ * seg_open maps the existing segment number in dirfd and checks its header;
+ * a file cut short is given its size back with alloc.
  * On success *out holds one reference. Errors: QUEUE_CORRUPT, QUEUE_IO, QUEUE_NOMEM.
  */
-enum queue_err seg_open(int dirfd, uint64_t number, struct segment **out);
+enum queue_err seg_open(int dirfd, uint64_t number, queue_alloc_fn alloc, struct segment **out);
 
 /* seg_hold adds a reference. This function can't fail. */
 void seg_hold(struct segment *s);

@@ -332,6 +332,8 @@ static void store_init(struct queue_store *st, const struct queue_store_options 
 	pthread_cond_init(&st->timer_cond, NULL);
 	atomic_init(&st->next_deadline, 0);
 	atomic_init(&st->nwatches, 0);
+	atomic_init(&st->free_bytes, 0);
+	atomic_init(&st->free_checked_ms, 0);
 }
 
 enum queue_err queue_store_open(const char *dir, const struct queue_store_options *opts,
@@ -351,9 +353,11 @@ enum queue_err queue_store_open(const char *dir, const struct queue_store_option
 	enum queue_err err = open_dirs(st, dir);
 	if (err == QUEUE_OK)
 		err = open_queues(st, rep);
-	if (err == QUEUE_OK && st->opts.sync != QUEUE_SYNC_NONE) {
-		err = pthread_create(&st->sync_thread, NULL, qsync_thread, st) == 0 ? QUEUE_OK : QUEUE_NOMEM;
-		st->sync_started = err == QUEUE_OK;
+	size_t want = st->opts.sync == QUEUE_SYNC_ALWAYS ? 2 : st->opts.sync == QUEUE_SYNC_INTERVAL;
+	while (err == QUEUE_OK && st->nsync_threads < want) {
+		pthread_t *t = &st->sync_threads[st->nsync_threads];
+		err = pthread_create(t, NULL, qsync_thread, st) == 0 ? QUEUE_OK : QUEUE_NOMEM;
+		st->nsync_threads += err == QUEUE_OK;
 	}
 	if (err == QUEUE_OK) {
 		err = pthread_create(&st->timer_thread, NULL, timer_thread, st) == 0 ? QUEUE_OK : QUEUE_NOMEM;
@@ -381,8 +385,8 @@ static void stop_threads(struct queue_store *st)
 	pthread_mutex_unlock(&st->timer_lock);
 	if (st->timer_started)
 		pthread_join(st->timer_thread, NULL);
-	if (st->sync_started)
-		pthread_join(st->sync_thread, NULL);
+	for (size_t i = 0; i < st->nsync_threads; i++)
+		pthread_join(st->sync_threads[i], NULL);
 }
 
 enum queue_err queue_store_close(struct queue_store *st)
