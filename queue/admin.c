@@ -101,6 +101,8 @@ enum queue_err queue_put_settings(struct queue_store *st, const char *name,
 		return QUEUE_BADNAME;
 	if (created != NULL)
 		*created = false;
+	if (st->opts.read_only)
+		return QUEUE_BADARG;
 	struct queue_settings s;
 	struct queue *q;
 	pthread_mutex_lock(&st->admin_lock);
@@ -176,6 +178,7 @@ static void fill_stats(struct queue *q, struct queue_stats *o)
 	o->live_bytes = q->live_bytes;
 	o->dead_bytes = q->written_bytes - q->live_bytes;
 	o->segments = q->nsegs;
+	o->replayed_records = q->replayed;
 	o->oldest_enqueued_ms = oldest_ms(q);
 	o->enqueued_total = q->totals[TOTAL_ENQUEUED];
 	o->popped_total = q->totals[TOTAL_POPPED];
@@ -233,6 +236,8 @@ enum queue_err queue_delete(struct queue_store *st, const char *name)
 	struct queue *q;
 	if (!queue_name_valid(name))
 		return QUEUE_BADNAME;
+	if (st->opts.read_only)
+		return QUEUE_BADARG;
 	pthread_mutex_lock(&st->admin_lock);
 	enum queue_err err = store_unlist(st, name, &q);
 	if (err == QUEUE_OK) {

@@ -50,6 +50,7 @@ struct queue {
 	uint64_t depth, in_flight, delayed, bytes, live_bytes, written_bytes;
 	uint64_t next_timer_ms;	  /* earliest timer, UINT64_MAX when none */
 	bool replaying;
+	uint64_t replayed; /* records applied when the queue was opened */
 };
 
 struct queue_watch {

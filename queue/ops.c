@@ -66,6 +66,8 @@ static enum queue_err done(struct queue *q, struct queue_ticket *out, bool woke)
 /* writable checks that q takes writes and has room for n records (see qlog_reserve) and their index entries. */
 static enum queue_err writable(struct queue *q, const uint64_t *sizes, size_t n, uint64_t each)
 {
+	if (q->store->opts.read_only)
+		return QUEUE_BADARG;
 	if (q->failed != QUEUE_OK)
 		return q->failed;
 	if (!idx_reserve(&q->idx, n))

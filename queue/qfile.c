@@ -198,6 +198,25 @@ static enum queue_err list_segments(struct queue *q, uint64_t **out, size_t *cou
 	return QUEUE_OK;
 }
 
+/* damaged_segment reports a segment whose header is damaged and, when repairing, moves it aside. */
+static void damaged_segment(struct queue *q, uint64_t number, struct queue_recovery *rep)
+{
+	const struct queue_store_options *o = &q->store->opts;
+	char file[40], aside[56];
+	seg_file_name(file, sizeof(file), number);
+	rep->corrupt_records++;
+	if (rep->first_problem[0] == '\0')
+		snprintf(rep->first_problem, sizeof(rep->first_problem),
+			 "queue %s: segment %" PRIu64 ": damaged header", q->name, number);
+	if (o->on_problem != NULL)
+		o->on_problem(o->problem_ctx, q->name, file, 0, "damaged segment header");
+	if (o->repair && !o->read_only) {
+		snprintf(aside, sizeof(aside), "%s.damaged", file);
+		if (renameat(q->dirfd, file, q->dirfd, aside) == 0)
+			fsync(q->dirfd);
+	}
+}
+
 /* load_segments maps q's segment files in order; one with a damaged header is reported and skipped. */
 static enum queue_err load_segments(struct queue *q, struct queue_recovery *rep)
 {
@@ -212,12 +231,10 @@ static enum queue_err load_segments(struct queue *q, struct queue_recovery *rep)
 		err = QUEUE_NOMEM;
 	for (size_t i = 0; err == QUEUE_OK && i < n; i++) {
 		struct segment *s;
-		err = seg_open(q->dirfd, nums[i], q->store->opts.allocate, &s);
+		const struct queue_store_options *o = &q->store->opts;
+		err = seg_open(q->dirfd, nums[i], o->read_only ? NULL : o->allocate, &s);
 		if (err == QUEUE_CORRUPT) {
-			rep->corrupt_records++;
-			if (rep->first_problem[0] == '\0')
-				snprintf(rep->first_problem, sizeof(rep->first_problem),
-					 "queue %s: segment %" PRIu64 ": damaged header", q->name, nums[i]);
+			damaged_segment(q, nums[i], rep);
 			err = QUEUE_OK;
 			continue;
 		}
@@ -269,8 +286,9 @@ enum queue_err qf_open(struct queue_store *st, const char *name, struct queue_re
 	q->dirfd = openat(st->queues_dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (q->dirfd < 0)
 		goto fail;
-	q->metafd = openat(q->dirfd, META_NAME, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (q->metafd < 0)
+	bool ro = st->opts.read_only;
+	q->metafd = openat(q->dirfd, META_NAME, ro ? O_RDONLY | O_CLOEXEC : O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (q->metafd < 0 && !ro)
 		goto fail;
 	bool meta_valid = meta_load(q->metafd, &q->meta) == QUEUE_OK;
 	if (!meta_valid) {
@@ -286,11 +304,13 @@ enum queue_err qf_open(struct queue_store *st, const char *name, struct queue_re
 		uint64_t size = q->segs[q->nsegs - 1]->size * 2;
 		q->next_seg_size = size > st->opts.max_segment_bytes ? st->opts.max_segment_bytes : size;
 	}
-	if ((err = qlog_reserve(q, NULL, 0, 0)) != QUEUE_OK || (err = rebuild_heaps(q)) != QUEUE_OK)
+	if ((err = rebuild_heaps(q)) != QUEUE_OK)
 		goto fail;
-	if ((err = qf_checkpoint(q, false)) != QUEUE_OK)
-		goto fail;
-	qlog_trim_front(q);
+	if (!ro) {
+		if ((err = qlog_reserve(q, NULL, 0, 0)) != QUEUE_OK || (err = qf_checkpoint(q, false)) != QUEUE_OK)
+			goto fail;
+		qlog_trim_front(q);
+	}
 	rep->queues++;
 	rep->messages += q->depth + q->in_flight + q->delayed;
 	*out = q;

@@ -73,6 +73,18 @@ struct queue_store_options {
 	uint64_t min_free_bytes;      /* refuse writes (QUEUE_DISKFULL) below this much free space */
 	queue_alloc_fn allocate;      /* NULL means posix_fallocate */
 	queue_clock_fn clock;	      /* NULL means CLOCK_REALTIME */
+	/*
+	 * read_only opens for inspection: nothing on disk is changed (no tail is
+	 * cut, no meta written), no thread runs, and every call that would write
+	 * answers QUEUE_BADARG. The directory is still locked.
+	 */
+	bool read_only;
+	/* on_problem (may be NULL) hears of every damage recovery finds, with its file and offset. */
+	void (*on_problem)(void *ctx, const char *queue, const char *file, uint64_t offset,
+			   const char *what);
+	void *problem_ctx;
+	/* repair: move segment files whose header is damaged aside to <name>.damaged instead of skipping them. */
+	bool repair;
 };
 
 /* queue_store_options_default fills *opts with the defaults. This function can't fail. */
@@ -147,6 +159,7 @@ struct queue_stats {
 	uint64_t live_bytes;	 /* record bytes of live messages in the segments */
 	uint64_t dead_bytes;	 /* record bytes in the segments that are no longer needed */
 	uint64_t segments;	 /* segment files */
+	uint64_t replayed_records; /* records read when the queue was last opened */
 	uint64_t oldest_enqueued_ms; /* enqueue time of the oldest message; 0 when empty */
 	uint64_t enqueued_total;
 	uint64_t dequeued_total; /* removed by pop or ack */

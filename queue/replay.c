@@ -27,8 +27,20 @@ struct scan {
 	uint64_t totals_at_rp[TOTAL_COUNT];
 };
 
+/* problem tells the store's on_problem hook, if any, of damage at off in segment s. */
+static void problem(struct queue *q, const struct segment *s, uint64_t off, const char *what)
+{
+	const struct queue_store_options *o = &q->store->opts;
+	char file[40];
+	if (o->on_problem == NULL)
+		return;
+	seg_file_name(file, sizeof(file), s->number);
+	o->on_problem(o->problem_ctx, q->name, file, off, what);
+}
+
 static void report(struct scan *sc, const struct segment *s, uint64_t off, const char *what)
 {
+	problem(sc->q, s, off, what);
 	sc->rep->corrupt_records++;
 	if (sc->rep->first_problem[0] == '\0')
 		snprintf(sc->rep->first_problem, sizeof(sc->rep->first_problem),
@@ -93,12 +105,16 @@ static void batch_apply(struct scan *sc)
 		const struct pending *p = &sc->batch[i];
 		qlog_apply(sc->q, &p->h, p->seg->map + p->off + REC_HEADER_BYTES, p->seg, p->off);
 		sc->rep->records++;
+		sc->q->replayed++;
 	}
 	sc->nbatch = 0;
 }
 
-/* zero_tail clears every byte after end in the last segment, so old bytes can never look like records. */
-static uint64_t zero_tail(struct segment *s, uint64_t end)
+/*
+ * zero_tail clears every byte after end, so old bytes can never look like
+ * records, and returns how many were not zero. With write false it only counts.
+ */
+static uint64_t zero_tail(struct segment *s, uint64_t end, bool write)
 {
 	uint64_t dirty_from = 0, dirty_to = 0, zeroed = 0;
 	for (uint64_t off = end; off < s->size; off += 8) {
@@ -108,11 +124,12 @@ static uint64_t zero_tail(struct segment *s, uint64_t end)
 			continue;
 		if (dirty_from == 0)
 			dirty_from = off;
-		memset(s->map + off, 0, 8);
+		if (write)
+			memset(s->map + off, 0, 8);
 		dirty_to = off + 8;
 		zeroed += 8;
 	}
-	if (zeroed > 0)
+	if (zeroed > 0 && write)
 		seg_sync(s, dirty_from, dirty_to);
 	return zeroed;
 }
@@ -204,8 +221,10 @@ enum queue_err replay_queue(struct queue *q, bool meta_valid, struct queue_recov
 		struct segment *s = q->segs[i];
 		if (s->write_off > SEG_HEADER_BYTES)
 			q->active = i;
-		if (!s->sealed)
-			rep->torn_bytes += zero_tail(s, s->write_off);
+		uint64_t torn = zero_tail(s, s->write_off, !s->sealed && !q->store->opts.read_only);
+		if (torn > 0)
+			problem(q, s, s->write_off, "torn tail after the last valid record");
+		rep->torn_bytes += torn;
 		q->written_bytes += s->write_off;
 		madvise(s->map, (size_t)s->size, MADV_DONTNEED); /* the scan must not stay resident */
 	}
@@ -219,7 +238,7 @@ enum queue_err replay_queue(struct queue *q, bool meta_valid, struct queue_recov
 			q->next_seq = q->segs[i]->first_seq; /* ids are never reused, even after damage */
 	if (q->next_seq == 0)
 		q->next_seq = 1;
-	if (sc.expected != 0 && q->next_seq > sc.expected && q->nsegs > 0)
+	if (sc.expected != 0 && q->next_seq > sc.expected && q->nsegs > 0 && !q->store->opts.read_only)
 		q->segs[q->active]->sealed = true; /* continue in a new segment whose header says the new seq */
 	q->meta.epoch = (sc.max_epoch > q->meta.epoch ? sc.max_epoch : q->meta.epoch) + 1;
 	return err;

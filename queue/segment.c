@@ -35,12 +35,13 @@ bool seg_parse_name(const char *name, uint64_t *number)
 	return true;
 }
 
-static enum queue_err seg_map(int fd, uint64_t size, struct segment **out)
+static enum queue_err seg_map(int fd, uint64_t size, bool writable, struct segment **out)
 {
 	struct segment *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return QUEUE_NOMEM;
-	void *map = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
+	void *map = mmap(NULL, (size_t)size, prot, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED) {
 		free(s);
 		return errno == ENOMEM ? QUEUE_NOMEM : QUEUE_IO;
@@ -68,7 +69,7 @@ enum queue_err seg_create(int dirfd, const struct seg_header *h, queue_alloc_fn 
 		err = rc == ENOSPC || rc == EDQUOT ? QUEUE_DISKFULL : QUEUE_IO;
 		goto fail;
 	}
-	err = seg_map(fd, h->size, &s);
+	err = seg_map(fd, h->size, true, &s);
 	if (err != QUEUE_OK)
 		goto fail;
 	seg_header_write(s->map, h);
@@ -103,7 +104,7 @@ enum queue_err seg_open(int dirfd, uint64_t number, queue_alloc_fn alloc, struct
 	struct seg_header h;
 	struct segment *s = NULL;
 	seg_file_name(name, sizeof(name), number);
-	int fd = openat(dirfd, name, O_RDWR | O_CLOEXEC);
+	int fd = openat(dirfd, name, (alloc != NULL ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (fd < 0)
 		return QUEUE_IO;
 	enum queue_err err = QUEUE_IO;
@@ -119,10 +120,10 @@ enum queue_err seg_open(int dirfd, uint64_t number, queue_alloc_fn alloc, struct
 	 * agree on and append no more to it.
 	 */
 	bool sealed = (uint64_t)st.st_size != h.size;
-	if ((uint64_t)st.st_size < h.size && alloc(fd, 0, (off_t)h.size) == 0)
+	if ((uint64_t)st.st_size < h.size && alloc != NULL && alloc(fd, 0, (off_t)h.size) == 0)
 		sealed = false;
 	uint64_t size = sealed && (uint64_t)st.st_size < h.size ? (uint64_t)st.st_size : h.size;
-	err = seg_map(fd, size, &s);
+	err = seg_map(fd, size, alloc != NULL, &s);
 	if (err != QUEUE_OK)
 		goto fail;
 	s->sealed = sealed;

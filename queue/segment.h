@@ -48,7 +48,8 @@ enum queue_err seg_create(int dirfd, const struct seg_header *h, queue_alloc_fn 
 
 /*
  * seg_open maps the existing segment number in dirfd and checks its header;
- * a file cut short is given its size back with alloc.
+ * a file cut short is given its size back with alloc. With alloc NULL the
+ * file is opened read-only and mapped without write access.
  * On success *out holds one reference. Errors: QUEUE_CORRUPT, QUEUE_IO, QUEUE_NOMEM.
  */
 enum queue_err seg_open(int dirfd, uint64_t number, queue_alloc_fn alloc, struct segment **out);

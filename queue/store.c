@@ -131,6 +131,8 @@ enum queue_err store_create(struct queue_store *st, const char *name, const stru
 enum queue_err store_get(struct queue_store *st, const char *name, bool create, struct queue **out)
 {
 	struct queue *q = lookup(st, name);
+	if (q == NULL && create && st->opts.read_only)
+		return QUEUE_BADARG;
 	if (q != NULL || !create) {
 		*out = q;
 		return q != NULL ? QUEUE_OK : QUEUE_NOTFOUND;
@@ -261,7 +263,8 @@ static int make_dirs(const char *dir)
 /* open_dirs opens and locks the data directory. */
 static enum queue_err open_dirs(struct queue_store *st, const char *dir)
 {
-	if (make_dirs(dir) != 0)
+	bool ro = st->opts.read_only;
+	if (!ro && make_dirs(dir) != 0)
 		return QUEUE_IO;
 	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dirfd < 0)
@@ -271,10 +274,14 @@ static enum queue_err open_dirs(struct queue_store *st, const char *dir)
 		return QUEUE_IO;
 	if (flock(st->lockfd, LOCK_EX | LOCK_NB) != 0)
 		return errno == EWOULDBLOCK ? QUEUE_LOCKED : QUEUE_IO;
-	if (mkdirat(st->dirfd, "queues", 0755) != 0 && errno != EEXIST)
+	if (!ro && mkdirat(st->dirfd, "queues", 0755) != 0 && errno != EEXIST)
 		return QUEUE_IO;
 	st->queues_dirfd = openat(st->dirfd, "queues", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (st->queues_dirfd < 0 || fsync(st->dirfd) != 0)
+	if (st->queues_dirfd < 0)
+		return ro && errno == ENOENT ? QUEUE_OK : QUEUE_IO;
+	if (ro)
+		return QUEUE_OK;
+	if (fsync(st->dirfd) != 0)
 		return QUEUE_IO;
 	qf_remove_leftovers(st->queues_dirfd);
 	return QUEUE_OK;
@@ -351,15 +358,17 @@ enum queue_err queue_store_open(const char *dir, const struct queue_store_option
 		return QUEUE_NOMEM;
 	store_init(st, opts);
 	enum queue_err err = open_dirs(st, dir);
-	if (err == QUEUE_OK)
+	if (err == QUEUE_OK && st->queues_dirfd >= 0)
 		err = open_queues(st, rep);
-	size_t want = st->opts.sync == QUEUE_SYNC_ALWAYS ? 2 : st->opts.sync == QUEUE_SYNC_INTERVAL;
+	size_t want = st->opts.read_only ? 0
+		      : st->opts.sync == QUEUE_SYNC_ALWAYS ? 2
+							: st->opts.sync == QUEUE_SYNC_INTERVAL;
 	while (err == QUEUE_OK && st->nsync_threads < want) {
 		pthread_t *t = &st->sync_threads[st->nsync_threads];
 		err = pthread_create(t, NULL, qsync_thread, st) == 0 ? QUEUE_OK : QUEUE_NOMEM;
 		st->nsync_threads += err == QUEUE_OK;
 	}
-	if (err == QUEUE_OK) {
+	if (err == QUEUE_OK && !st->opts.read_only) {
 		err = pthread_create(&st->timer_thread, NULL, timer_thread, st) == 0 ? QUEUE_OK : QUEUE_NOMEM;
 		st->timer_started = err == QUEUE_OK;
 	}
@@ -398,7 +407,9 @@ enum queue_err queue_store_close(struct queue_store *st)
 	for (size_t i = 0; i < st->nqueues; i++) {
 		struct queue *q = st->queues[i];
 		pthread_mutex_lock(&q->lock);
-		enum queue_err err = q->failed != QUEUE_OK ? q->failed : qf_checkpoint(q, true);
+		enum queue_err err = q->failed != QUEUE_OK ? q->failed
+				     : st->opts.read_only ? QUEUE_OK
+							  : qf_checkpoint(q, true);
 		struct waiter *w = q->waiters;
 		q->waiters = NULL;
 		pthread_cond_broadcast(&q->durable_cond);
