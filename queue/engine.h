@@ -16,6 +16,7 @@
 /* A durability waiter registered with queue_ticket_notify(). */
 struct waiter {
 	uint64_t pos;
+	enum queue_err result; /* set when it is settled */
 	queue_done_fn fn;
 	void *ctx;
 	struct waiter *next;

@@ -77,6 +77,7 @@ static struct waiter *take_waiters(struct queue *q)
 	while (*p != NULL) {
 		struct waiter *w = *p;
 		if (w->pos <= q->durable_seq || q->failed != QUEUE_OK) {
+			w->result = w->pos <= q->durable_seq ? QUEUE_OK : QUEUE_SYNCFAIL;
 			*p = w->next;
 			w->next = done;
 			done = w;
@@ -132,7 +133,7 @@ static enum queue_err sync_queue(struct queue *q)
 			seg_release(held[i]);
 		while (w != NULL) {
 			struct waiter *next = w->next;
-			w->fn(w->ctx, w->pos <= q->durable_seq ? QUEUE_OK : QUEUE_SYNCFAIL);
+			w->fn(w->ctx, w->result);
 			free(w);
 			queue_unref(q);
 			w = next;

@@ -25,8 +25,8 @@ enum queue_err {
 	QUEUE_OK = 0,
 	QUEUE_EMPTY,	   /* no visible message */
 	QUEUE_NOTFOUND,	   /* the queue does not exist */
-	QUEUE_NOMSG,	   /* no such message (or it is not leased) */
-	QUEUE_STALE,	   /* the lease token is not the message's current lease */
+	QUEUE_NOMSG,	   /* no such message */
+	QUEUE_STALE,	   /* the token is not the message's current lease (or it has none) */
 	QUEUE_FULL,	   /* the queue's max_bytes would be exceeded */
 	QUEUE_DISKFULL,	   /* no space left on the device */
 	QUEUE_TOOBIG,	   /* a payload exceeds max_message_bytes */

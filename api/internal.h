@@ -1,0 +1,267 @@
+/* internal.h: the types and helpers the files of api/ share; not part of the api contract. */
+#ifndef MMQ_API_INTERNAL_H
+#define MMQ_API_INTERNAL_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api.h"
+#include "body.h"
+#include "json_out.h"
+
+/* Every error a request can end in; errors.c maps each to a status, code and message. */
+enum api_error {
+	API_E_NONE = 0,
+	API_E_NOT_FOUND,
+	API_E_METHOD_NOT_ALLOWED,
+	API_E_UNAUTHORIZED,
+	API_E_INVALID_PARAMETER,
+	API_E_INVALID_QUEUE_NAME,
+	API_E_INVALID_JSON,
+	API_E_INVALID_BATCH,
+	API_E_MESSAGE_TOO_LARGE,
+	API_E_REQUEST_TOO_LARGE,
+	API_E_QUEUE_NOT_FOUND,
+	API_E_MESSAGE_NOT_FOUND,
+	API_E_LEASE_MISMATCH,
+	API_E_QUEUE_FULL,
+	API_E_DISK_FULL,
+	API_E_UNAVAILABLE,
+	API_E_SHUTTING_DOWN,
+	API_E_INTERNAL,
+	API_E_COUNT
+};
+
+/* The HTTP face of an api_error. */
+struct api_error_info {
+	unsigned status;
+	const char *code;
+	const char *message;
+};
+
+/* api_error_get returns the status, code and message of e. This function can't fail. */
+const struct api_error_info *api_error_get(enum api_error e);
+
+/* api_error_from_queue returns the api_error an engine error answers as. This function can't fail. */
+enum api_error api_error_from_queue(enum queue_err err);
+
+/* What a handler did with its request. */
+enum api_step {
+	API_STEP_DONE,	    /* a response is queued */
+	API_STEP_SUSPENDED  /* the connection is suspended; req->resume runs when it wakes */
+};
+
+struct api_req;
+
+/* An api_handler_fn serves one request (or continues it after a suspension). */
+typedef enum api_step (*api_handler_fn)(struct api_req *req);
+
+/* How a route treats the request body. */
+enum api_body_kind {
+	API_BODY_IGNORE,   /* read and dropped */
+	API_BODY_MESSAGE,  /* one payload, capped at the queue's max_message_bytes */
+	API_BODY_BATCH,	   /* a batch, capped at --max-body-bytes */
+	API_BODY_SETTINGS  /* queue settings, capped at API_SETTINGS_BODY_MAX */
+};
+
+#define API_SETTINGS_BODY_MAX 65536u
+#define API_IGNORED_BODY_MAX 65536u
+/* How many bytes past its cap a body is read and dropped before the connection is closed. */
+#define API_DISCARD_MAX (64u << 20)
+
+/* One row of the route table. info comes first so api_route_info() can hand it out. */
+struct api_route {
+	struct api_route_info info;
+	api_handler_fn handler;
+	enum api_body_kind body;
+};
+
+/* The HTTP statuses counted one by one in the metrics; anything else counts as "other". */
+#define API_STATUS_SLOTS 13
+
+/* Request counters for /metrics, by route (last row: no route matched) and status. */
+struct api_metrics {
+	atomic_uint_fast64_t *counts; /* (routes + 1) * API_STATUS_SLOTS */
+	size_t routes;
+};
+
+/* The long-poll deadline heap and its thread. */
+struct api_timer {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	struct api_req **heap;
+	size_t len, cap;
+	bool stopping; /* every waiter was woken; no new ones are taken */
+	bool quit;     /* the thread must exit */
+	bool started;
+};
+
+struct api_server {
+	struct queue_store *store;
+	struct MHD_Daemon *daemon;
+	uint16_t port;
+	size_t max_body_bytes;
+	char *auth_token; /* NULL: no authentication */
+	size_t auth_len;
+	api_log_fn log;
+	struct api_timer timer;
+	struct api_metrics metrics;
+	pthread_mutex_t lock;
+	pthread_cond_t idle;
+	unsigned inflight; /* requests begun and not completed */
+	atomic_bool stopping;
+};
+
+/* Path parameters a route pattern captured. */
+struct api_path {
+	char queue[QUEUE_NAME_MAX + 2]; /* {q}, or "" when longer than a name can be */
+	bool queue_ok;			/* {q} is a valid queue name */
+	uint64_t id;			/* {id} */
+	bool id_ok;			/* {id} is a well-formed id */
+};
+
+/* One request from its headers to its completion. */
+struct api_req {
+	struct api_server *srv;
+	struct MHD_Connection *conn;
+	const struct api_route *route; /* NULL when none matched */
+	struct api_path path;
+	enum api_error early;	       /* an error known before the body was read */
+	char allow[64];		       /* the Allow header of a 405 */
+	struct api_body body;
+	size_t discarded; /* bytes dropped after the body passed its cap */
+	bool responded;
+	api_handler_fn resume; /* what to run when a suspended request wakes */
+
+	/* Suspension: guarded by lock; woken may be set by any thread. */
+	pthread_mutex_t lock;
+	bool woken;
+	bool suspended;
+	enum queue_err durable_err;
+
+	/* The answer held back until a change is durable. */
+	unsigned pend_status;
+	struct jbuf pend;
+
+	/* Long polls. heap_pos and in_heap are guarded by the timer's lock. */
+	struct queue_watch *watch;
+	uint64_t deadline_ms; /* CLOCK_MONOTONIC */
+	size_t heap_pos;
+	bool in_heap;
+	bool lease;
+	size_t limit;
+	uint64_t ttl_ms;
+};
+
+/* api_logf formats a line and hands it to the server's log hook, if any. */
+void api_logf(struct api_server *srv, enum api_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* api_respond queues status with body (taken over: reset to empty) as the response. */
+enum api_step api_respond(struct api_req *req, unsigned status, struct jbuf *body);
+
+/* api_respond_empty queues a response without a body (204). */
+enum api_step api_respond_empty(struct api_req *req, unsigned status);
+
+/* api_respond_error queues the error response of e. */
+enum api_step api_respond_error(struct api_req *req, enum api_error e);
+
+/*
+ * api_respond_queue_err queues the response an engine error answers as; what
+ * says which call failed and is logged with the cause for server errors.
+ */
+enum api_step api_respond_queue_err(struct api_req *req, enum queue_err err, const char *what);
+
+/*
+ * api_respond_durable sends status with body (taken over) once the change of
+ * ticket is durable, suspending the connection until then, or 503 when it
+ * cannot be made durable.
+ */
+enum api_step api_respond_durable(struct api_req *req, struct queue_ticket *ticket, unsigned status,
+				  struct jbuf *body);
+
+/*
+ * api_ticket_drop hands a ticket nobody waits for back to the engine (after a
+ * failed call that may still have filled it in). A ticket without a queue is ignored.
+ */
+void api_ticket_drop(struct queue_ticket *t);
+
+/* api_wake marks req woken and resumes its connection if it is suspended. Any thread may call it. */
+void api_wake(struct api_req *req);
+
+/*
+ * api_suspend suspends req's connection unless it was woken since req->woken
+ * was last cleared; returns whether it suspended. Call it only from a handler.
+ */
+bool api_suspend(struct api_req *req);
+
+/* api_now_ms returns the wall-clock time in ms since the Unix epoch. */
+uint64_t api_now_ms(void);
+
+/* api_mono_ms returns CLOCK_MONOTONIC in ms. */
+uint64_t api_mono_ms(void);
+
+/* api_route_find matches method and url against the route table (router.c). */
+enum api_error api_route_find(const char *method, const char *url, const struct api_route **route,
+			      struct api_path *path, char *allow, size_t allow_len);
+
+/* api_route_count returns the number of routes. This function can't fail. */
+size_t api_route_count(void);
+
+/* api_route_index returns the position of route in the table. */
+size_t api_route_index(const struct api_route *route);
+
+/* api_param_u64 reads query parameter name as a decimal in [min, max], or def when absent. */
+bool api_param_u64(struct api_req *req, const char *name, uint64_t min, uint64_t max, uint64_t def,
+		   uint64_t *out);
+
+/*
+ * Handlers, one per route of router.c (handlers_*.c, metrics.c, longpoll.c).
+ * Each api_h_<name> serves its route for req: it queues exactly one response
+ * (API_STEP_DONE) or suspends the connection with req->resume set
+ * (API_STEP_SUSPENDED). They can't fail otherwise: errors become responses.
+ */
+enum api_step api_h_healthz(struct api_req *req);
+enum api_step api_h_metrics(struct api_req *req);
+enum api_step api_h_list_queues(struct api_req *req);
+enum api_step api_h_put_queue(struct api_req *req);
+enum api_step api_h_get_queue(struct api_req *req);
+enum api_step api_h_delete_queue(struct api_req *req);
+enum api_step api_h_enqueue(struct api_req *req);
+enum api_step api_h_batch(struct api_req *req);
+enum api_step api_h_peek(struct api_req *req);
+enum api_step api_h_purge(struct api_req *req);
+enum api_step api_h_pop(struct api_req *req);
+enum api_step api_h_lease(struct api_req *req);
+enum api_step api_h_ack(struct api_req *req);
+enum api_step api_h_release(struct api_req *req);
+enum api_step api_h_extend(struct api_req *req);
+
+/* api_metrics_init zeroes the counters of routes routes; false when out of memory. */
+bool api_metrics_init(struct api_metrics *m, size_t routes);
+
+/* api_metrics_free frees the counters. Calling it on zeroed metrics is a no-op. */
+void api_metrics_free(struct api_metrics *m);
+
+
+/* api_metrics_count counts one response of status on route (NULL: none matched). */
+void api_metrics_count(struct api_metrics *m, const struct api_route *route, unsigned status);
+
+/* api_timer_start starts the long-poll timer thread (longpoll.c); false when it cannot. */
+bool api_timer_start(struct api_timer *t);
+/* api_timer_stop wakes every waiter, stops the thread and frees the heap. */
+void api_timer_stop(struct api_timer *t);
+/* api_timer_wake_all wakes every waiter and refuses new ones from now on. */
+void api_timer_wake_all(struct api_timer *t);
+/* api_timer_add wakes req at req->deadline_ms; false when stopping or out of memory. */
+bool api_timer_add(struct api_timer *t, struct api_req *req);
+/* api_timer_remove takes req off the heap if it is there; once it returns the timer won't wake req. */
+void api_timer_remove(struct api_timer *t, struct api_req *req);
+/* api_longpoll_cleanup removes req's watch and timer entry (before a durable wait, and at completion). */
+void api_longpoll_cleanup(struct api_req *req);
+
+#endif

@@ -1,0 +1,224 @@
+/* respond.c: queueing responses, waiting for durability, suspending and waking requests. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define JSON_TYPE "application/json; charset=utf-8"
+
+void api_logf(struct api_server *srv, enum api_log_level level, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (srv->log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	srv->log(level, line);
+}
+
+uint64_t api_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t api_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* queue_it hands resp to libmicrohttpd with status and counts it. */
+static enum api_step queue_it(struct api_req *req, unsigned status, struct MHD_Response *resp)
+{
+	if (resp == NULL) {
+		api_logf(req->srv, API_LOG_ERROR, "api_respond: out of memory for a response");
+		return API_STEP_DONE;
+	}
+	if (status == 401)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	if (status == 405)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow);
+	if (atomic_load(&req->srv->stopping))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	req->responded = true;
+	if (MHD_queue_response(req->conn, status, resp) != MHD_YES)
+		api_logf(req->srv, API_LOG_DEBUG, "api_respond: could not queue a %u response",
+			 status);
+	MHD_destroy_response(resp);
+	api_metrics_count(&req->srv->metrics, req->route, status);
+	return API_STEP_DONE;
+}
+
+enum api_step api_respond(struct api_req *req, unsigned status, struct jbuf *body)
+{
+	struct MHD_Response *resp;
+
+	if (status == 204) {
+		jb_free(body);
+		return api_respond_empty(req, status);
+	}
+	if (body->oom) {
+		jb_free(body);
+		return api_respond_error(req, API_E_INTERNAL);
+	}
+	/* The buffer is handed over: libmicrohttpd frees it with free(). */
+	resp = MHD_create_response_from_buffer(body->len, body->data, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		jb_free(body);
+		return queue_it(req, status, NULL);
+	}
+	jb_init(body);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE);
+	return queue_it(req, status, resp);
+}
+
+enum api_step api_respond_empty(struct api_req *req, unsigned status)
+{
+	return queue_it(req, status,
+			MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
+}
+
+enum api_step api_respond_error(struct api_req *req, enum api_error e)
+{
+	const struct api_error_info *info = api_error_get(e);
+	struct jbuf b;
+
+	jb_init(&b);
+	jo_error(&b, info->code, info->message);
+	if (b.oom) {
+		jb_free(&b);
+		return queue_it(req, info->status, NULL);
+	}
+	return api_respond(req, info->status, &b);
+}
+
+enum api_step api_respond_queue_err(struct api_req *req, enum queue_err err, const char *what)
+{
+	enum api_error e = api_error_from_queue(err);
+
+	if (api_error_get(e)->status >= 500)
+		api_logf(req->srv, API_LOG_ERROR, "%s on queue \"%s\": %s", what, req->path.queue,
+			 queue_strerror(err));
+	return api_respond_error(req, e);
+}
+
+void api_wake(struct api_req *req)
+{
+	pthread_mutex_lock(&req->lock);
+	req->woken = true;
+	if (req->suspended) {
+		req->suspended = false;
+		MHD_resume_connection(req->conn);
+	}
+	pthread_mutex_unlock(&req->lock);
+}
+
+bool api_suspend(struct api_req *req)
+{
+	bool suspended = false;
+
+	pthread_mutex_lock(&req->lock);
+	if (!req->woken) {
+		req->suspended = true;
+		MHD_suspend_connection(req->conn);
+		suspended = true;
+	}
+	pthread_mutex_unlock(&req->lock);
+	return suspended;
+}
+
+/* on_durable runs, in an engine thread or at once, when the pending change is durable. */
+static void on_durable(void *ctx, enum queue_err err)
+{
+	struct api_req *req = ctx;
+
+	/* Written before the wake; the lock in api_wake orders it for the handler thread. */
+	pthread_mutex_lock(&req->lock);
+	req->durable_err = err;
+	pthread_mutex_unlock(&req->lock);
+	api_wake(req);
+}
+
+/* durable_done sends the held-back answer, or 503 when the change could not be made durable. */
+static enum api_step durable_done(struct api_req *req)
+{
+	enum queue_err err;
+
+	pthread_mutex_lock(&req->lock);
+	err = req->durable_err;
+	pthread_mutex_unlock(&req->lock);
+	if (err != QUEUE_OK) {
+		jb_free(&req->pend);
+		return api_respond_queue_err(req, err, "sync");
+	}
+	return api_respond(req, req->pend_status, &req->pend);
+}
+
+enum api_step api_respond_durable(struct api_req *req, struct queue_ticket *ticket, unsigned status,
+				  struct jbuf *body)
+{
+	req->pend_status = status;
+	req->pend = *body;
+	jb_init(body);
+	pthread_mutex_lock(&req->lock);
+	req->woken = false;
+	req->durable_err = QUEUE_OK;
+	pthread_mutex_unlock(&req->lock);
+	queue_ticket_notify(ticket, on_durable, req);
+	if (api_suspend(req)) {
+		req->resume = durable_done;
+		return API_STEP_SUSPENDED;
+	}
+	return durable_done(req);
+}
+
+/* ignore_durable is the callback of a ticket whose change is reported elsewhere. */
+static void ignore_durable(void *ctx, enum queue_err err)
+{
+	(void)ctx;
+	(void)err;
+}
+
+void api_ticket_drop(struct queue_ticket *t)
+{
+	if (t->queue != NULL)
+		queue_ticket_notify(t, ignore_durable, NULL);
+	t->queue = NULL;
+	t->pos = 0;
+}
+
+bool api_param_u64(struct api_req *req, const char *name, uint64_t min, uint64_t max, uint64_t def,
+		   uint64_t *out)
+{
+	const char *s = NULL;
+	size_t len = 0;
+	uint64_t v = 0;
+
+	if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &s,
+					  &len) != MHD_YES) {
+		*out = def;
+		return true;
+	}
+	/* A parameter given without a value ("?limit") is malformed, not absent. */
+	if (s == NULL || len == 0 || len > 20 || strlen(s) != len)
+		return false;
+	for (; *s; s++) {
+		unsigned d = (unsigned)(*s - '0');
+		if (d > 9 || v > (UINT64_MAX - d) / 10u)
+			return false;
+		v = v * 10u + d;
+	}
+	if (v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}

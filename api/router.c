@@ -1,0 +1,147 @@
+/* router.c: the route table and the matching of a method and path against it. */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+/*
+ * Every route the server serves. Literal segments come before {id} in the
+ * same position so "/messages/pop" is the pop route, not message "pop".
+ */
+static const struct api_route routes[] = {
+	{ { "GET", "/healthz" }, api_h_healthz, API_BODY_IGNORE },
+	{ { "GET", "/metrics" }, api_h_metrics, API_BODY_IGNORE },
+	{ { "GET", "/v1/queues" }, api_h_list_queues, API_BODY_IGNORE },
+	{ { "PUT", "/v1/queues/{q}" }, api_h_put_queue, API_BODY_SETTINGS },
+	{ { "GET", "/v1/queues/{q}" }, api_h_get_queue, API_BODY_IGNORE },
+	{ { "DELETE", "/v1/queues/{q}" }, api_h_delete_queue, API_BODY_IGNORE },
+	{ { "POST", "/v1/queues/{q}/messages" }, api_h_enqueue, API_BODY_MESSAGE },
+	{ { "GET", "/v1/queues/{q}/messages" }, api_h_peek, API_BODY_IGNORE },
+	{ { "DELETE", "/v1/queues/{q}/messages" }, api_h_purge, API_BODY_IGNORE },
+	{ { "POST", "/v1/queues/{q}/messages/batch" }, api_h_batch, API_BODY_BATCH },
+	{ { "POST", "/v1/queues/{q}/messages/pop" }, api_h_pop, API_BODY_IGNORE },
+	{ { "POST", "/v1/queues/{q}/messages/lease" }, api_h_lease, API_BODY_IGNORE },
+	{ { "DELETE", "/v1/queues/{q}/messages/{id}" }, api_h_ack, API_BODY_IGNORE },
+	{ { "POST", "/v1/queues/{q}/messages/{id}/release" }, api_h_release, API_BODY_IGNORE },
+	{ { "POST", "/v1/queues/{q}/messages/{id}/extend" }, api_h_extend, API_BODY_IGNORE },
+};
+
+#define ROUTE_COUNT (sizeof(routes) / sizeof(routes[0]))
+
+const struct api_route_info *api_route_info(size_t i)
+{
+	return i < ROUTE_COUNT ? &routes[i].info : NULL;
+}
+
+size_t api_route_count(void)
+{
+	return ROUTE_COUNT;
+}
+
+size_t api_route_index(const struct api_route *route)
+{
+	return (size_t)(route - routes);
+}
+
+/* parse_id reads a path segment of n bytes as a decimal id; false if it is not one. */
+static bool parse_id(const char *s, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (n == 0 || n > 20)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+		if (d > 9 || v > (UINT64_MAX - d) / 10u)
+			return false;
+		v = v * 10u + d;
+	}
+	*out = v;
+	return true;
+}
+
+/* capture stores a {q} or {id} segment of n bytes into path. */
+static void capture(const char *var, const char *s, size_t n, struct api_path *path)
+{
+	if (strcmp(var, "{q}") == 0) {
+		path->queue_ok = false;
+		path->queue[0] = '\0';
+		if (n <= QUEUE_NAME_MAX) {
+			memcpy(path->queue, s, n);
+			path->queue[n] = '\0';
+			path->queue_ok = queue_name_valid(path->queue);
+		}
+	} else {
+		path->id_ok = parse_id(s, n, &path->id);
+	}
+}
+
+/* match says whether url fits pattern, capturing its variables into path. */
+static bool match(const char *pattern, const char *url, struct api_path *path)
+{
+	const char *p = pattern, *u = url;
+
+	while (*p != '\0' && *u != '\0') {
+		size_t pn, un;
+		if (*p != '/' || *u != '/')
+			return false;
+		p++;
+		u++;
+		pn = strcspn(p, "/");
+		un = strcspn(u, "/");
+		if (pn >= 2 && p[0] == '{') {
+			char var[8];
+			if (un == 0 || pn >= sizeof(var))
+				return false;
+			memcpy(var, p, pn);
+			var[pn] = '\0';
+			capture(var, u, un, path);
+		} else if (pn != un || memcmp(p, u, pn) != 0) {
+			return false;
+		}
+		p += pn;
+		u += un;
+	}
+	return *p == '\0' && *u == '\0';
+}
+
+/* allow_list writes the methods of every route with pattern, comma separated. */
+static void allow_list(const char *pattern, char *allow, size_t allow_len)
+{
+	size_t used = 0;
+
+	allow[0] = '\0';
+	for (size_t i = 0; i < ROUTE_COUNT; i++) {
+		if (strcmp(routes[i].info.pattern, pattern) != 0)
+			continue;
+		int n = snprintf(allow + used, allow_len - used, "%s%s", used ? ", " : "",
+				 routes[i].info.method);
+		if (n < 0 || (size_t)n >= allow_len - used)
+			return;
+		used += (size_t)n;
+	}
+}
+
+enum api_error api_route_find(const char *method, const char *url, const struct api_route **route,
+			      struct api_path *path, char *allow, size_t allow_len)
+{
+	const char *pattern = NULL;
+
+	*route = NULL;
+	memset(path, 0, sizeof(*path));
+	for (size_t i = 0; i < ROUTE_COUNT && pattern == NULL; i++) {
+		if (match(routes[i].info.pattern, url, path))
+			pattern = routes[i].info.pattern;
+	}
+	if (pattern == NULL)
+		return API_E_NOT_FOUND;
+	for (size_t i = 0; i < ROUTE_COUNT; i++) {
+		if (strcmp(routes[i].info.pattern, pattern) == 0 &&
+		    strcmp(routes[i].info.method, method) == 0) {
+			*route = &routes[i];
+			return API_E_NONE;
+		}
+	}
+	allow_list(pattern, allow, allow_len);
+	return API_E_METHOD_NOT_ALLOWED;
+}

@@ -1,0 +1,78 @@
+/* httputil.h: helpers for the HTTP suites: run a real mmqd as a child and talk to it with libcurl. */
+#ifndef MMQ_HTTPUTIL_H
+#define MMQ_HTTPUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A running mmqd: its process, port, data directory and log file. */
+struct th_server {
+	pid_t pid;
+	uint16_t port;
+	char *dir;  /* the test's temporary directory (owned) */
+	char *data; /* dir/data (owned) */
+	char *log;  /* dir/mmqd.log: the server's stderr (owned) */
+};
+
+/* A response: status, body (NUL-terminated), and the raw header block. */
+struct th_resp {
+	long status;
+	char *body;
+	size_t len;
+	char *headers;
+	size_t headers_len;
+	double seconds; /* how long the exchange took */
+};
+
+/*
+ * th_setup makes a fresh temporary directory for s (no server yet). Aborts on
+ * failure. Clean up with th_teardown().
+ */
+void th_setup(struct th_server *s);
+
+/*
+ * th_start starts $MMQD --listen 127.0.0.1:0 --data-dir s->data, plus extra
+ * arguments (NULL-terminated list, may be NULL), and waits until its log names
+ * the port. Returns false (server killed) when it does not start in 15 s.
+ */
+bool th_start(struct th_server *s, const char *const *extra);
+
+/*
+ * th_stop sends sig to the server and waits for it (at most 10 s, then
+ * SIGKILL). Returns its exit status, 128+signal when killed by one, or -1.
+ */
+int th_stop(struct th_server *s, int sig);
+
+/* th_teardown kills a server still running and removes the temporary directory. */
+void th_teardown(struct th_server *s);
+
+/* th_url returns "http://127.0.0.1:PORT" + path in a static-free buffer; caller frees. */
+char *th_url(const struct th_server *s, const char *path);
+
+/*
+ * th_req sends method path with body (NULL: none; len bytes) and extra headers
+ * (NULL-terminated, may be NULL), filling *r. Returns r->status (0 when the
+ * exchange failed). Free with th_resp_free().
+ */
+long th_req(const struct th_server *s, const char *method, const char *path, const char *body,
+	    size_t len, const char *const *headers, struct th_resp *r);
+
+/* th_call is th_req with a NUL-terminated body (or NULL) and no extra headers. */
+long th_call(const struct th_server *s, const char *method, const char *path, const char *body,
+	     struct th_resp *r);
+
+/* th_header returns the value of header name in r (malloc'd, caller frees), or NULL. */
+char *th_header(const struct th_resp *r, const char *name);
+
+/* th_resp_free frees r's buffers. th_resp_free(NULL) is a no-op. */
+void th_resp_free(struct th_resp *r);
+
+/* th_log_contains says whether the server's log holds text. */
+bool th_log_contains(const struct th_server *s, const char *text);
+
+/* th_raw connects to the server with a plain socket and returns the fd, or -1. */
+int th_raw(const struct th_server *s);
+
+#endif

@@ -1,0 +1,710 @@
+/* test_queue_store.c: the store and queue life cycle: open, lock, names, settings, stats, list, purge, delete. */
+#include <criterion/criterion.h>
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../queue/queue.h"
+#include "testutil.h"
+
+#define T0 1700000000000ull
+
+static char *tmp;
+static char *dir;
+static struct queue_store *st;
+static _Atomic uint64_t fake_now = T0;
+
+static uint64_t fake_clock(void)
+{
+	return atomic_load(&fake_now);
+}
+
+static void no_watch(void *ctx)
+{
+	(void)ctx;
+}
+
+static struct queue_store_options test_options(void)
+{
+	struct queue_store_options o;
+	queue_store_options_default(&o);
+	o.sync = QUEUE_SYNC_NONE;
+	o.clock = fake_clock;
+	return o;
+}
+
+static void reopen(void)
+{
+	struct queue_store_options o = test_options();
+	if (st != NULL)
+		cr_assert_eq(queue_store_close(st), QUEUE_OK);
+	st = NULL;
+	cr_assert_eq(queue_store_open(dir, &o, &st, NULL), QUEUE_OK);
+	cr_assert_not_null(st);
+}
+
+static void setup(void)
+{
+	atomic_store(&fake_now, T0);
+	tmp = tu_tempdir();
+	dir = tu_path(tmp, "data");
+	st = NULL;
+	reopen();
+}
+
+static void teardown(void)
+{
+	queue_store_close(st);
+	st = NULL;
+	tu_rmrf(tmp);
+	free(dir);
+	free(tmp);
+}
+
+static uint64_t enq(const char *name, const char *text)
+{
+	struct queue_payload p = { text, strlen(text) };
+	uint64_t id = 0;
+	cr_assert_eq(queue_enqueue(st, name, &p, 1, 0, &id, NULL), QUEUE_OK);
+	return id;
+}
+
+static char *queue_dir(const char *name)
+{
+	char *qs = tu_path(dir, "queues");
+	char *q = tu_path(qs, name);
+	free(qs);
+	return q;
+}
+
+TestSuite(queue_store, .init = setup, .fini = teardown, .timeout = 30);
+
+Test(queue_store, open_creates_missing_data_directory_and_lock)
+{
+	struct stat sb;
+	char *lock = tu_path(dir, "LOCK");
+	cr_assert_eq(stat(dir, &sb), 0);
+	cr_assert(S_ISDIR(sb.st_mode));
+	cr_assert(tu_exists(lock));
+	free(lock);
+}
+
+Test(queue_store, open_creates_nested_missing_directory)
+{
+	char *deep = tu_path(tmp, "a/b/c");
+	struct queue_store *other = NULL;
+	struct queue_store_options o = test_options();
+	struct stat sb;
+	cr_assert_eq(queue_store_open(deep, &o, &other, NULL), QUEUE_OK);
+	cr_assert_eq(stat(deep, &sb), 0);
+	cr_assert(S_ISDIR(sb.st_mode));
+	cr_assert_eq(queue_store_close(other), QUEUE_OK);
+	free(deep);
+}
+
+Test(queue_store, second_process_gets_locked_at_once_while_first_keeps_working)
+{
+	uint64_t id1 = enq("q", "before");
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct queue_store_options o = test_options();
+		struct queue_store *other = NULL;
+		uint64_t start = tu_now_ms();
+		enum queue_err e = queue_store_open(dir, &o, &other, NULL);
+		uint64_t took = tu_now_ms() - start;
+		/* Exit 0 only when the open was refused with QUEUE_LOCKED within a second. */
+		_exit(e == QUEUE_LOCKED && other == NULL && took < 1000 ? 0 : 10 + (int)e);
+	}
+	int status = 0;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status));
+	cr_assert_eq(WEXITSTATUS(status), 0, "child: exit %d (10 + queue_err)", WEXITSTATUS(status));
+
+	uint64_t id2 = enq("q", "after");
+	cr_assert_gt(id2, id1);
+	struct queue_msgs m = { 0 };
+	cr_assert_eq(queue_pop(st, "q", 10, &m, NULL), QUEUE_OK);
+	cr_assert_eq(m.count, 2);
+	cr_assert_eq(m.items[0].id, id1);
+	cr_assert_eq(m.items[1].id, id2);
+	queue_msgs_free(&m);
+}
+
+Test(queue_store, close_releases_the_lock_for_the_next_open)
+{
+	enq("q", "x");
+	cr_assert_eq(queue_store_close(st), QUEUE_OK);
+	st = NULL;
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct queue_store_options o = test_options();
+		struct queue_store *other = NULL;
+		enum queue_err e = queue_store_open(dir, &o, &other, NULL);
+		if (e == QUEUE_OK)
+			e = queue_store_close(other);
+		_exit((int)e);
+	}
+	int status = 0;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status));
+	cr_assert_eq(WEXITSTATUS(status), QUEUE_OK);
+	reopen();
+}
+
+Test(queue_store, close_null_and_free_null_are_no_ops)
+{
+	cr_assert_eq(queue_store_close(NULL), QUEUE_OK);
+	queue_msgs_free(NULL);
+	queue_watch_remove(NULL);
+}
+
+Test(queue_store, sync_mode_names_parse_and_round_trip)
+{
+	static const enum queue_sync modes[] = { QUEUE_SYNC_ALWAYS, QUEUE_SYNC_INTERVAL, QUEUE_SYNC_NONE };
+	static const char *const names[] = { "always", "interval", "none" };
+	enum queue_sync out;
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert_str_eq(queue_sync_name(modes[i]), names[i]);
+		out = QUEUE_SYNC_NONE;
+		cr_assert(queue_sync_parse(names[i], &out));
+		cr_assert_eq(out, modes[i]);
+	}
+	cr_assert_not(queue_sync_parse("sometimes", &out));
+	cr_assert_not(queue_sync_parse("", &out));
+	cr_assert_not(queue_sync_parse("ALWAYS ", &out));
+	cr_assert_eq(queue_store_sync_mode(st), QUEUE_SYNC_NONE);
+}
+
+Test(queue_store, strerror_has_a_sentence_for_every_error)
+{
+	for (int e = 0; e < QUEUE_ERR_COUNT; e++) {
+		const char *s = queue_strerror((enum queue_err)e);
+		cr_assert_not_null(s);
+		cr_assert_gt(strlen(s), 0);
+	}
+}
+
+Test(queue_store, valid_names_are_accepted)
+{
+	char longest[QUEUE_NAME_MAX + 1];
+	memset(longest, 'z', QUEUE_NAME_MAX);
+	longest[QUEUE_NAME_MAX] = '\0';
+	static const char *const ok[] = { "a", "Z", "0", "_", "-", "orders_2024-EU", "A-Z_a-z_0-9" };
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		bool created = false;
+		cr_assert(queue_name_valid(ok[i]), "%s", ok[i]);
+		cr_assert_eq(queue_put_settings(st, ok[i], NULL, 0, &created), QUEUE_OK, "%s", ok[i]);
+		cr_assert(created);
+	}
+	cr_assert(queue_name_valid(longest));
+	cr_assert_eq(queue_put_settings(st, longest, NULL, 0, NULL), QUEUE_OK);
+	char *q = queue_dir(longest);
+	cr_assert(tu_exists(q));
+	free(q);
+}
+
+Test(queue_store, invalid_names_are_badname_everywhere_and_create_nothing)
+{
+	char toolong[QUEUE_NAME_MAX + 2];
+	memset(toolong, 'a', QUEUE_NAME_MAX + 1);
+	toolong[QUEUE_NAME_MAX + 1] = '\0';
+	const char *const bad[] = { "", toolong, "a/b", "/", ".", "..", ".hidden", "a b", " ", "a.b",
+				    "caf\xc3\xa9", "\xe2\x82\xac", "tab\t", "new\nline", "a*", "q?" };
+	struct queue_payload p = { "x", 1 };
+	struct queue_settings s;
+	struct queue_stats stats;
+	struct queue_msgs m = { 0 };
+	struct queue_watch *w = NULL;
+	char *qs = tu_path(dir, "queues");
+	queue_settings_default(&s);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *n = bad[i];
+		cr_assert_not(queue_name_valid(n), "[%zu]", i);
+		cr_assert_eq(queue_put_settings(st, n, &s, 0, NULL), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_enqueue(st, n, &p, 1, 0, NULL, NULL), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_get_settings(st, n, &s), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_stats(st, n, &stats), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_peek(st, n, 1, &m), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_pop(st, n, 1, &m, NULL), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_lease(st, n, 1, 0, &m, NULL), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_ack(st, n, 1, 1, NULL), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_purge(st, n, NULL), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_delete(st, n), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_watch_add(st, n, no_watch, NULL, &w), QUEUE_BADNAME, "[%zu]", i);
+	}
+	cr_assert_eq(tu_count_suffix(qs, ""), 0);
+	cr_assert_eq(tu_count_suffix(dir, ""), tu_exists(qs) ? 2 : 1, "only LOCK (and queues/)");
+	size_t count = 99;
+	struct queue_stats *all = NULL;
+	cr_assert_eq(queue_list(st, &all, &count), QUEUE_OK);
+	cr_assert_eq(count, 0);
+	free(all);
+	free(qs);
+}
+
+Test(queue_store, put_settings_reports_created_then_updated)
+{
+	bool created = false;
+	struct queue_settings s, got;
+	queue_settings_default(&s);
+	s.lease_seconds = 45;
+	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_LEASE_SECONDS, &created), QUEUE_OK);
+	cr_assert(created);
+	s.lease_seconds = 46;
+	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_LEASE_SECONDS, &created), QUEUE_OK);
+	cr_assert_not(created);
+	cr_assert_eq(queue_put_settings(st, "q", NULL, 0, &created), QUEUE_OK);
+	cr_assert_not(created);
+	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(got.lease_seconds, 46);
+	/* An enqueue into a missing queue creates it, so putting settings then updates. */
+	enq("auto", "x");
+	cr_assert_eq(queue_put_settings(st, "auto", NULL, 0, &created), QUEUE_OK);
+	cr_assert_not(created);
+}
+
+Test(queue_store, new_queue_gets_documented_defaults)
+{
+	struct queue_settings d, got;
+	queue_settings_default(&d);
+	cr_assert_eq(d.max_bytes, 0);
+	cr_assert_eq(d.max_message_bytes, 1048576);
+	cr_assert_eq(d.lease_seconds, 30);
+	cr_assert_eq(d.max_deliveries, 0);
+	cr_assert_str_eq(d.dead_letter, "");
+	cr_assert_eq(queue_put_settings(st, "q", NULL, 0, NULL), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(got.max_bytes, 0);
+	cr_assert_eq(got.max_message_bytes, 1048576);
+	cr_assert_eq(got.lease_seconds, 30);
+	cr_assert_eq(got.max_deliveries, 0);
+	cr_assert_str_eq(got.dead_letter, "");
+	cr_assert_eq(queue_get_settings(st, "missing", &got), QUEUE_NOTFOUND);
+}
+
+Test(queue_store, mask_selects_only_the_named_fields)
+{
+	struct queue_settings s, got;
+	memset(&s, 0, sizeof(s));
+	s.max_bytes = 5000;
+	s.max_message_bytes = 77;
+	s.lease_seconds = 0; /* out of range, but not selected */
+	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_MAX_BYTES | QUEUE_SET_MAX_MESSAGE_BYTES, NULL),
+		     QUEUE_OK);
+	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(got.max_bytes, 5000);
+	cr_assert_eq(got.max_message_bytes, 77);
+	cr_assert_eq(got.lease_seconds, 30);
+	s.lease_seconds = 9;
+	s.max_bytes = 1;
+	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_LEASE_SECONDS, NULL), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(got.max_bytes, 5000);
+	cr_assert_eq(got.max_message_bytes, 77);
+	cr_assert_eq(got.lease_seconds, 9);
+}
+
+/* put_one sets one field through its mask bit on queue name and returns the result. */
+static enum queue_err put_one(const char *name, unsigned mask, uint64_t value)
+{
+	struct queue_settings s;
+	queue_settings_default(&s);
+	if (mask == QUEUE_SET_MAX_BYTES)
+		s.max_bytes = value;
+	else if (mask == QUEUE_SET_MAX_MESSAGE_BYTES)
+		s.max_message_bytes = (uint32_t)value;
+	else if (mask == QUEUE_SET_LEASE_SECONDS)
+		s.lease_seconds = (uint32_t)value;
+	else if (mask == QUEUE_SET_MAX_DELIVERIES)
+		s.max_deliveries = (uint32_t)value;
+	return queue_put_settings(st, name, &s, mask, NULL);
+}
+
+Test(queue_store, lease_seconds_range_is_1_to_43200)
+{
+	struct queue_settings got;
+	cr_assert_eq(put_one("new0", QUEUE_SET_LEASE_SECONDS, 0), QUEUE_BADARG);
+	cr_assert_eq(queue_get_settings(st, "new0", &got), QUEUE_NOTFOUND, "a rejected create creates nothing");
+	cr_assert_eq(put_one("new1", QUEUE_SET_LEASE_SECONDS, 43201), QUEUE_BADARG);
+	cr_assert_eq(queue_get_settings(st, "new1", &got), QUEUE_NOTFOUND);
+	cr_assert_eq(put_one("q", QUEUE_SET_LEASE_SECONDS, 1), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(got.lease_seconds, 1);
+	cr_assert_eq(put_one("q", QUEUE_SET_LEASE_SECONDS, QUEUE_LEASE_SECONDS_MAX), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(got.lease_seconds, 43200);
+	cr_assert_eq(put_one("q", QUEUE_SET_LEASE_SECONDS, 0), QUEUE_BADARG);
+	cr_assert_eq(put_one("q", QUEUE_SET_LEASE_SECONDS, 43201), QUEUE_BADARG);
+	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(got.lease_seconds, 43200, "a rejected update changes nothing");
+}
+
+Test(queue_store, max_message_bytes_range_is_1_to_1_gib)
+{
+	struct queue_settings got;
+	cr_assert_eq(put_one("q", QUEUE_SET_MAX_MESSAGE_BYTES, 0), QUEUE_BADARG);
+	cr_assert_eq(put_one("q", QUEUE_SET_MAX_MESSAGE_BYTES, (1u << 30) + 1u), QUEUE_BADARG);
+	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_NOTFOUND);
+	cr_assert_eq(put_one("q", QUEUE_SET_MAX_MESSAGE_BYTES, 1), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(got.max_message_bytes, 1);
+	cr_assert_eq(put_one("q", QUEUE_SET_MAX_MESSAGE_BYTES, 1u << 30), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(got.max_message_bytes, 1u << 30);
+}
+
+Test(queue_store, max_bytes_and_max_deliveries_accept_zero_as_unlimited)
+{
+	struct queue_settings s, got;
+	cr_assert_eq(put_one("q", QUEUE_SET_MAX_BYTES, 0), QUEUE_OK);
+	cr_assert_eq(put_one("q", QUEUE_SET_MAX_BYTES, UINT64_MAX), QUEUE_OK);
+	cr_assert_eq(put_one("q", QUEUE_SET_MAX_DELIVERIES, 0), QUEUE_OK);
+	queue_settings_default(&s);
+	s.max_bytes = 123456;
+	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_MAX_BYTES, NULL), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(got.max_bytes, 123456);
+	cr_assert_eq(got.max_deliveries, 0);
+}
+
+Test(queue_store, max_deliveries_needs_a_dead_letter_queue)
+{
+	struct queue_settings s, got;
+	queue_settings_default(&s);
+	s.max_deliveries = 3;
+	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_MAX_DELIVERIES, NULL), QUEUE_BADARG);
+	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_NOTFOUND);
+	strcpy(s.dead_letter, "q-dlq");
+	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_MAX_DELIVERIES | QUEUE_SET_DEAD_LETTER, NULL),
+		     QUEUE_OK);
+	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(got.max_deliveries, 3);
+	cr_assert_str_eq(got.dead_letter, "q-dlq");
+	/* Taking the dead-letter queue away while max_deliveries stays > 0 is refused. */
+	s.dead_letter[0] = '\0';
+	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_DEAD_LETTER, NULL), QUEUE_BADARG);
+	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_str_eq(got.dead_letter, "q-dlq");
+	/* Both at once is fine. */
+	s.max_deliveries = 0;
+	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_MAX_DELIVERIES | QUEUE_SET_DEAD_LETTER, NULL),
+		     QUEUE_OK);
+	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(got.max_deliveries, 0);
+	cr_assert_str_eq(got.dead_letter, "");
+}
+
+Test(queue_store, dead_letter_naming_itself_or_a_bad_name_is_badarg)
+{
+	struct queue_settings s, got;
+	queue_settings_default(&s);
+	strcpy(s.dead_letter, "q");
+	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_DEAD_LETTER, NULL), QUEUE_BADARG);
+	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_NOTFOUND);
+	cr_assert_eq(queue_put_settings(st, "q", NULL, 0, NULL), QUEUE_OK);
+	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_DEAD_LETTER, NULL), QUEUE_BADARG);
+	strcpy(s.dead_letter, "bad/name");
+	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_DEAD_LETTER, NULL), QUEUE_BADARG);
+	strcpy(s.dead_letter, "..");
+	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_DEAD_LETTER, NULL), QUEUE_BADARG);
+	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_str_eq(got.dead_letter, "");
+}
+
+Test(queue_store, settings_survive_close_and_reopen)
+{
+	struct queue_settings s, got;
+	memset(&s, 0, sizeof(s));
+	s.max_bytes = 999999;
+	s.max_message_bytes = 4321;
+	s.lease_seconds = 43200;
+	s.max_deliveries = 7;
+	strcpy(s.dead_letter, "graveyard");
+	cr_assert_eq(queue_put_settings(st, "q", &s, 0x1fu, NULL), QUEUE_OK);
+	cr_assert_eq(queue_put_settings(st, "other", NULL, 0, NULL), QUEUE_OK);
+	reopen();
+	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(got.max_bytes, 999999);
+	cr_assert_eq(got.max_message_bytes, 4321);
+	cr_assert_eq(got.lease_seconds, 43200);
+	cr_assert_eq(got.max_deliveries, 7);
+	cr_assert_str_eq(got.dead_letter, "graveyard");
+	cr_assert_eq(queue_get_settings(st, "other", &got), QUEUE_OK);
+	cr_assert_eq(got.lease_seconds, 30);
+	/* An update after reopening survives the next reopen too. */
+	s.lease_seconds = 5;
+	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_LEASE_SECONDS, NULL), QUEUE_OK);
+	reopen();
+	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(got.lease_seconds, 5);
+	cr_assert_eq(got.max_message_bytes, 4321);
+}
+
+Test(queue_store, list_is_sorted_by_name)
+{
+	static const char *const names[] = { "zeta", "alpha-2", "mid", "alpha", "beta_1", "b" };
+	static const char *const sorted[] = { "alpha", "alpha-2", "b", "beta_1", "mid", "zeta" };
+	struct queue_stats *all = NULL;
+	size_t count = 0;
+	cr_assert_eq(queue_list(st, &all, &count), QUEUE_OK);
+	cr_assert_eq(count, 0);
+	free(all);
+	for (size_t i = 0; i < 6; i++)
+		cr_assert_eq(queue_put_settings(st, names[i], NULL, 0, NULL), QUEUE_OK);
+	enq("mid", "one");
+	cr_assert_eq(queue_list(st, &all, &count), QUEUE_OK);
+	cr_assert_eq(count, 6);
+	for (size_t i = 0; i < 6; i++) {
+		cr_assert_str_eq(all[i].name, sorted[i]);
+		cr_assert_eq(all[i].depth, strcmp(sorted[i], "mid") == 0 ? 1 : 0);
+	}
+	free(all);
+	reopen();
+	cr_assert_eq(queue_list(st, &all, &count), QUEUE_OK);
+	cr_assert_eq(count, 6);
+	for (size_t i = 0; i < 6; i++)
+		cr_assert_str_eq(all[i].name, sorted[i]);
+	free(all);
+}
+
+static void get_stats(const char *name, struct queue_stats *s)
+{
+	cr_assert_eq(queue_stats(st, name, s), QUEUE_OK);
+	cr_assert_str_eq(s->name, name);
+}
+
+Test(queue_store, stats_count_every_state_exactly)
+{
+	struct queue_payload p[3] = { { "abc", 3 }, { "defgh", 5 }, { "ijklmno", 7 } };
+	struct queue_payload d = { "delayed-msg", 11 };
+	struct queue_stats s;
+	struct queue_msgs m = { 0 };
+	uint64_t ids[3];
+
+	cr_assert_eq(queue_stats(st, "q", &s), QUEUE_NOTFOUND);
+	cr_assert_eq(queue_put_settings(st, "q", NULL, 0, NULL), QUEUE_OK);
+	get_stats("q", &s);
+	cr_assert_eq(s.depth + s.in_flight + s.delayed + s.bytes, 0);
+	cr_assert_eq(s.oldest_enqueued_ms, 0);
+	cr_assert_eq(s.enqueued_total + s.dequeued_total, 0);
+	cr_assert_not(s.failed);
+	cr_assert_eq(s.settings.lease_seconds, 30);
+
+	cr_assert_eq(queue_enqueue(st, "q", p, 3, 0, ids, NULL), QUEUE_OK);
+	atomic_store(&fake_now, T0 + 10);
+	cr_assert_eq(queue_enqueue(st, "q", &d, 1, 1000, NULL, NULL), QUEUE_OK);
+	get_stats("q", &s);
+	cr_assert_eq(s.depth, 3);
+	cr_assert_eq(s.in_flight, 0);
+	cr_assert_eq(s.delayed, 1);
+	cr_assert_eq(s.bytes, 26);
+	cr_assert_eq(s.enqueued_total, 4);
+	cr_assert_eq(s.dequeued_total, 0);
+	cr_assert_eq(s.oldest_enqueued_ms, T0);
+	cr_assert_geq(s.segments, 1);
+
+	cr_assert_eq(queue_lease(st, "q", 1, 5000, &m, NULL), QUEUE_OK);
+	cr_assert_eq(m.count, 1);
+	uint64_t lease = m.items[0].lease;
+	queue_msgs_free(&m);
+	get_stats("q", &s);
+	cr_assert_eq(s.depth, 2);
+	cr_assert_eq(s.in_flight, 1);
+	cr_assert_eq(s.delayed, 1);
+	cr_assert_eq(s.bytes, 26);
+	cr_assert_eq(s.leased_total, 1);
+
+	cr_assert_eq(queue_pop(st, "q", 1, &m, NULL), QUEUE_OK);
+	cr_assert_eq(m.count, 1);
+	cr_assert_eq(m.items[0].id, ids[1]);
+	queue_msgs_free(&m);
+	get_stats("q", &s);
+	cr_assert_eq(s.depth, 1);
+	cr_assert_eq(s.in_flight, 1);
+	cr_assert_eq(s.bytes, 21);
+	cr_assert_eq(s.dequeued_total, 1);
+	cr_assert_eq(s.popped_total, 1);
+	cr_assert_eq(s.oldest_enqueued_ms, T0, "the leased message is still the oldest");
+
+	cr_assert_eq(queue_ack(st, "q", ids[0], lease, NULL), QUEUE_OK);
+	get_stats("q", &s);
+	cr_assert_eq(s.depth, 1);
+	cr_assert_eq(s.in_flight, 0);
+	cr_assert_eq(s.delayed, 1);
+	cr_assert_eq(s.bytes, 18);
+	cr_assert_eq(s.dequeued_total, 2);
+	cr_assert_eq(s.acked_total, 1);
+	cr_assert_eq(s.oldest_enqueued_ms, T0);
+
+	cr_assert_eq(queue_pop(st, "q", 10, &m, NULL), QUEUE_OK);
+	cr_assert_eq(m.count, 1);
+	queue_msgs_free(&m);
+	get_stats("q", &s);
+	cr_assert_eq(s.oldest_enqueued_ms, T0 + 10, "only the delayed message is left");
+	cr_assert_eq(s.bytes, 11);
+
+	atomic_store(&fake_now, T0 + 10 + 1001);
+	queue_store_tick(st);
+	get_stats("q", &s);
+	cr_assert_eq(s.depth, 1);
+	cr_assert_eq(s.delayed, 0);
+	cr_assert_eq(s.enqueued_total, 4);
+	cr_assert_eq(s.dequeued_total, 3);
+
+	cr_assert_eq(queue_pop(st, "q", 10, &m, NULL), QUEUE_OK);
+	cr_assert_eq(m.count, 1);
+	queue_msgs_free(&m);
+	get_stats("q", &s);
+	cr_assert_eq(s.depth + s.in_flight + s.delayed + s.bytes, 0);
+	cr_assert_eq(s.oldest_enqueued_ms, 0);
+	cr_assert_eq(s.enqueued_total, 4);
+	cr_assert_eq(s.dequeued_total, 4);
+	cr_assert_eq(s.popped_total, 3);
+}
+
+Test(queue_store, stats_totals_survive_reopen)
+{
+	enq("q", "a");
+	enq("q", "bb");
+	struct queue_msgs m = { 0 };
+	cr_assert_eq(queue_pop(st, "q", 1, &m, NULL), QUEUE_OK);
+	queue_msgs_free(&m);
+	reopen();
+	struct queue_stats s;
+	get_stats("q", &s);
+	cr_assert_eq(s.depth, 1);
+	cr_assert_eq(s.bytes, 2);
+	cr_assert_eq(s.oldest_enqueued_ms, T0);
+	cr_assert_eq(s.enqueued_total, 2);
+	cr_assert_eq(s.dequeued_total, 1);
+}
+
+Test(queue_store, purge_removes_every_message_for_good)
+{
+	struct queue_msgs m = { 0 };
+	struct queue_stats s;
+	struct queue_payload d = { "later", 5 };
+	uint64_t last = 0;
+	for (int i = 0; i < 5; i++)
+		last = enq("q", "msg");
+	cr_assert_eq(queue_enqueue(st, "q", &d, 1, 60000, NULL, NULL), QUEUE_OK);
+	cr_assert_eq(queue_lease(st, "q", 1, 60000, &m, NULL), QUEUE_OK);
+	cr_assert_eq(m.count, 1);
+	uint64_t leased = m.items[0].id, token = m.items[0].lease;
+	queue_msgs_free(&m);
+
+	cr_assert_eq(queue_purge(st, "q", NULL), QUEUE_OK);
+	get_stats("q", &s);
+	cr_assert_eq(s.depth, 0);
+	cr_assert_eq(s.in_flight, 0);
+	cr_assert_eq(s.delayed, 0);
+	cr_assert_eq(s.bytes, 0);
+	cr_assert_eq(s.oldest_enqueued_ms, 0);
+	cr_assert_eq(queue_ack(st, "q", leased, token, NULL), QUEUE_NOMSG);
+	cr_assert_eq(queue_pop(st, "q", 10, &m, NULL), QUEUE_OK);
+	cr_assert_eq(m.count, 0);
+	queue_msgs_free(&m);
+
+	uint64_t next = enq("q", "fresh");
+	cr_assert_gt(next, last);
+	reopen();
+	atomic_store(&fake_now, T0 + 120000);
+	queue_store_tick(st);
+	cr_assert_eq(queue_pop(st, "q", 10, &m, NULL), QUEUE_OK);
+	cr_assert_eq(m.count, 1, "purged messages must not come back after reopen");
+	cr_assert_eq(m.items[0].id, next);
+	queue_msgs_free(&m);
+	cr_assert_eq(queue_purge(st, "missing", NULL), QUEUE_NOTFOUND);
+}
+
+Test(queue_store, delete_removes_the_directory_and_a_new_queue_starts_afresh)
+{
+	struct queue_settings s, got;
+	struct queue_stats stats;
+	struct queue_msgs m = { 0 };
+	char *q = queue_dir("q");
+	queue_settings_default(&s);
+	s.lease_seconds = 99;
+	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_LEASE_SECONDS, NULL), QUEUE_OK);
+	enq("q", "old-1");
+	enq("q", "old-2");
+	cr_assert(tu_exists(q));
+
+	cr_assert_eq(queue_delete(st, "q"), QUEUE_OK);
+	cr_assert_not(tu_exists(q), "queues/q must be gone");
+	cr_assert_eq(queue_stats(st, "q", &stats), QUEUE_NOTFOUND);
+	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_NOTFOUND);
+	cr_assert_eq(queue_delete(st, "q"), QUEUE_NOTFOUND);
+	size_t count = 9;
+	struct queue_stats *all = NULL;
+	cr_assert_eq(queue_list(st, &all, &count), QUEUE_OK);
+	cr_assert_eq(count, 0);
+	free(all);
+
+	uint64_t id = enq("q", "new");
+	get_stats("q", &stats);
+	cr_assert_eq(stats.depth, 1);
+	cr_assert_eq(stats.enqueued_total, 1);
+	cr_assert_eq(stats.dequeued_total, 0);
+	cr_assert_eq(stats.settings.lease_seconds, 30);
+	cr_assert_eq(queue_pop(st, "q", 10, &m, NULL), QUEUE_OK);
+	cr_assert_eq(m.count, 1);
+	cr_assert_eq(m.items[0].id, id);
+	cr_assert_eq(m.items[0].len, 3);
+	cr_assert_eq(memcmp(m.items[0].payload, "new", 3), 0);
+	queue_msgs_free(&m);
+	free(q);
+}
+
+Test(queue_store, delete_survives_reopen)
+{
+	enq("q", "gone");
+	enq("keep", "kept");
+	cr_assert_eq(queue_delete(st, "q"), QUEUE_OK);
+	reopen();
+	struct queue_stats s;
+	cr_assert_eq(queue_stats(st, "q", &s), QUEUE_NOTFOUND);
+	get_stats("keep", &s);
+	cr_assert_eq(s.depth, 1);
+	char *qs = tu_path(dir, "queues");
+	cr_assert_eq(tu_count_suffix(qs, ""), 1, "only keep/ is left under queues/");
+	free(qs);
+}
+
+Test(queue_store, delete_while_leased_kills_the_lease)
+{
+	struct queue_msgs m = { 0 };
+	uint64_t expires = 0;
+	enq("q", "a");
+	enq("q", "b");
+	cr_assert_eq(queue_lease(st, "q", 2, 60000, &m, NULL), QUEUE_OK);
+	cr_assert_eq(m.count, 2);
+	cr_assert_eq(queue_delete(st, "q"), QUEUE_OK);
+	/* The payloads borrowed before the delete stay readable until freed. */
+	cr_assert_eq(memcmp(m.items[0].payload, "a", 1), 0);
+	cr_assert_eq(queue_ack(st, "q", m.items[0].id, m.items[0].lease, NULL), QUEUE_NOTFOUND);
+	cr_assert_eq(queue_release(st, "q", m.items[1].id, m.items[1].lease, 0, NULL), QUEUE_NOTFOUND);
+	cr_assert_eq(queue_extend(st, "q", m.items[1].id, m.items[1].lease, 1000, &expires, NULL),
+		     QUEUE_NOTFOUND);
+	queue_msgs_free(&m);
+}
+
+Test(queue_store, delete_of_a_missing_queue_is_notfound)
+{
+	cr_assert_eq(queue_delete(st, "never"), QUEUE_NOTFOUND);
+}
+
+Test(queue_store, peek_of_a_missing_queue_is_empty)
+{
+	struct queue_msgs m = { 0 };
+	cr_assert_eq(queue_peek(st, "never", 10, &m), QUEUE_OK);
+	cr_assert_eq(m.count, 0);
+	queue_msgs_free(&m);
+}
