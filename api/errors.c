@@ -49,6 +49,7 @@ static const enum api_error from_queue[QUEUE_ERR_COUNT] = {
 	[QUEUE_IO] = API_E_INTERNAL,
 	[QUEUE_SYNCFAIL] = API_E_UNAVAILABLE,
 	[QUEUE_NOMEM] = API_E_INTERNAL,
+	[QUEUE_TOOMANY] = API_E_INTERNAL,
 };
 
 const struct api_error_info *api_error_get(enum api_error e)

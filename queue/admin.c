@@ -20,6 +20,7 @@ static const char *const err_text[QUEUE_ERR_COUNT] = {
 	[QUEUE_IO] = "an I/O operation failed",
 	[QUEUE_SYNCFAIL] = "a sync to stable storage failed; the queue takes no more writes",
 	[QUEUE_NOMEM] = "out of memory",
+	[QUEUE_TOOMANY] = "the store holds as many queues as it may",
 };
 
 const char *queue_strerror(enum queue_err err)

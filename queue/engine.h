@@ -47,6 +47,7 @@ struct queue {
 	uint64_t durable_seq;	  /* every record up to this seq is on stable storage */
 	enum queue_err failed;	  /* QUEUE_SYNCFAIL once a sync failed */
 	struct waiter *waiters;
+	uint64_t sync_waiters;	  /* tickets handed out since the last sync pass */
 	uint64_t totals[TOTAL_COUNT];
 	uint64_t depth, in_flight, delayed, bytes, live_bytes, written_bytes;
 	uint64_t next_timer_ms;	  /* earliest timer, UINT64_MAX when none */
@@ -86,6 +87,9 @@ struct queue_store {
 	pthread_t timer_thread;
 	bool timer_started;
 	bool stopping;
+	struct queue_recovery recovery;
+	atomic_uint_fast64_t syncs, sync_failures, sync_ns, synced_records, synced_waiters;
+	atomic_uint_fast64_t sync_buckets[QUEUE_SYNC_BUCKETS];
 	_Atomic uint64_t free_bytes;	  /* free space last seen on the data directory's filesystem */
 	_Atomic uint64_t free_checked_ms; /* when */
 };
@@ -101,6 +105,7 @@ void queue_unref(struct queue *q);
 void queue_ref(struct queue *q);
 void store_timer_hint(struct queue_store *st, uint64_t at);
 void store_notify(struct queue_store *st, const char *name);
+void store_count_sync(struct queue_store *st, uint64_t ns, uint64_t records, uint64_t waiters, bool ok);
 
 /* qfile.c: opening, creating and checkpointing one queue's files */
 enum queue_err qf_create(struct queue_store *st, const char *name, const struct queue_settings *s,

@@ -14,6 +14,7 @@ void qsync_ticket(struct queue *q, struct queue_ticket *t)
 		return;
 	t->queue = q;
 	t->pos = pos;
+	q->sync_waiters++;
 	queue_ref(q);
 	struct queue_store *st = q->store;
 	pthread_mutex_lock(&st->sync_lock);
@@ -112,9 +113,13 @@ static enum queue_err sync_queue(struct queue *q)
 			}
 		}
 		bool more = n == SYNC_BATCH;
+		uint64_t was_durable = q->durable_seq;
 		pthread_mutex_unlock(&q->lock);
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		for (size_t i = 0; i < n && err == QUEUE_OK; i++)
 			err = seg_sync(held[i], from[i], to[i]);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
 		pthread_mutex_lock(&q->lock);
 		for (size_t i = 0; i < n; i++) {
 			if (err == QUEUE_OK && to[i] > held[i]->synced_off)
@@ -126,6 +131,13 @@ static enum queue_err sync_queue(struct queue *q)
 			q->durable_seq = target;
 		struct waiter *w = take_waiters(q);
 		pthread_cond_broadcast(&q->durable_cond);
+		if (n > 0) {
+			uint64_t ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
+				      (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec;
+			uint64_t waiters = q->sync_waiters;
+			q->sync_waiters = 0;
+			store_count_sync(q->store, ns, q->durable_seq - was_durable, waiters, err == QUEUE_OK);
+		}
 		if (err == QUEUE_OK && !q->deleted)
 			qlog_trim_front(q);
 		pthread_mutex_unlock(&q->lock);

@@ -37,6 +37,7 @@ enum queue_err {
 	QUEUE_IO,	   /* an I/O call failed */
 	QUEUE_SYNCFAIL,	   /* a sync failed earlier: the queue takes no more writes */
 	QUEUE_NOMEM,	   /* out of memory */
+	QUEUE_TOOMANY,	   /* the store already holds max_queues queues */
 	QUEUE_ERR_COUNT
 };
 
@@ -71,6 +72,7 @@ struct queue_store_options {
 	uint64_t first_segment_bytes; /* 0 means 1 MiB; rounded up to 4 KiB */
 	uint64_t max_segment_bytes;   /* 0 means 64 MiB; segments double up to this */
 	uint64_t min_free_bytes;      /* refuse writes (QUEUE_DISKFULL) below this much free space */
+	uint32_t max_queues;	      /* creating more answers QUEUE_TOOMANY; 0 = unlimited */
 	queue_alloc_fn allocate;      /* NULL means posix_fallocate */
 	queue_clock_fn clock;	      /* NULL means CLOCK_REALTIME */
 	/*
@@ -123,6 +125,29 @@ enum queue_err queue_store_close(struct queue_store *store);
 
 /* queue_store_sync_mode returns the store's sync mode. This function can't fail. */
 enum queue_sync queue_store_sync_mode(const struct queue_store *store);
+
+#define QUEUE_SYNC_BUCKETS 12
+
+/* Store-wide figures, for metrics. */
+struct queue_store_stats {
+	uint64_t queues;
+	uint64_t syncs;		 /* msync passes completed */
+	uint64_t sync_failures;
+	uint64_t sync_ns_total;	 /* time spent in them */
+	/* sync_buckets[i] counts passes that took at most queue_sync_bucket_us(i) microseconds; the last bucket is +Inf. */
+	uint64_t sync_buckets[QUEUE_SYNC_BUCKETS];
+	uint64_t synced_records;  /* records made durable by those passes (group commit: per pass, on average, */
+	uint64_t synced_waiters;  /* synced_records / syncs records and synced_waiters / syncs waiters) */
+	uint64_t free_bytes;	  /* free space on the data directory's filesystem now */
+	uint64_t min_free_bytes;  /* the reserve */
+	struct queue_recovery recovery; /* what the last open found */
+};
+
+/* queue_sync_bucket_us returns the upper bound in microseconds of sync bucket i (UINT64_MAX for the last). */
+uint64_t queue_sync_bucket_us(size_t i);
+
+/* queue_store_stats fills *out. This function can't fail. */
+void queue_store_stats(struct queue_store *store, struct queue_store_stats *out);
 
 /* queue_name_valid says whether name is 1..64 characters of [A-Za-z0-9_-]. */
 bool queue_name_valid(const char *name);

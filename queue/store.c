@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -111,6 +112,11 @@ enum queue_err store_create(struct queue_store *st, const char *name, const stru
 			    struct queue **out)
 {
 	struct queue *q;
+	pthread_rwlock_rdlock(&st->map_lock);
+	bool full = st->opts.max_queues > 0 && st->nqueues >= st->opts.max_queues;
+	pthread_rwlock_unlock(&st->map_lock);
+	if (full)
+		return QUEUE_TOOMANY;
 	enum queue_err err = qf_create(st, name, s, &q);
 	if (err != QUEUE_OK)
 		return err;
@@ -180,6 +186,49 @@ struct queue **store_snapshot(struct queue_store *st, size_t *count)
 	pthread_rwlock_unlock(&st->map_lock);
 	*count = qs != NULL ? n : 0;
 	return qs;
+}
+
+static const uint64_t sync_bucket_us[QUEUE_SYNC_BUCKETS] = {
+	50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000, 1000000, UINT64_MAX
+};
+
+uint64_t queue_sync_bucket_us(size_t i)
+{
+	return i < QUEUE_SYNC_BUCKETS ? sync_bucket_us[i] : UINT64_MAX;
+}
+
+void store_count_sync(struct queue_store *st, uint64_t ns, uint64_t records, uint64_t waiters, bool ok)
+{
+	size_t b = 0;
+	while (b + 1 < QUEUE_SYNC_BUCKETS && ns > sync_bucket_us[b] * 1000u)
+		b++;
+	atomic_fetch_add(&st->sync_buckets[b], 1);
+	atomic_fetch_add(&st->syncs, 1);
+	atomic_fetch_add(&st->sync_ns, ns);
+	atomic_fetch_add(&st->synced_records, records);
+	atomic_fetch_add(&st->synced_waiters, waiters);
+	if (!ok)
+		atomic_fetch_add(&st->sync_failures, 1);
+}
+
+void queue_store_stats(struct queue_store *st, struct queue_store_stats *o)
+{
+	memset(o, 0, sizeof(*o));
+	pthread_rwlock_rdlock(&st->map_lock);
+	o->queues = st->nqueues;
+	pthread_rwlock_unlock(&st->map_lock);
+	o->syncs = atomic_load(&st->syncs);
+	o->sync_failures = atomic_load(&st->sync_failures);
+	o->sync_ns_total = atomic_load(&st->sync_ns);
+	for (size_t i = 0; i < QUEUE_SYNC_BUCKETS; i++)
+		o->sync_buckets[i] = atomic_load(&st->sync_buckets[i]);
+	o->synced_records = atomic_load(&st->synced_records);
+	o->synced_waiters = atomic_load(&st->synced_waiters);
+	struct statvfs sv;
+	if (st->queues_dirfd >= 0 && fstatvfs(st->queues_dirfd, &sv) == 0)
+		o->free_bytes = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+	o->min_free_bytes = st->opts.min_free_bytes;
+	o->recovery = st->recovery;
 }
 
 void store_timer_hint(struct queue_store *st, uint64_t at)
@@ -349,10 +398,8 @@ enum queue_err queue_store_open(const char *dir, const struct queue_store_option
 	struct queue_recovery scratch;
 	struct queue_recovery *rep = report != NULL ? report : &scratch;
 	memset(rep, 0, sizeof(*rep));
-	uint64_t started = realtime_ms();
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	(void)started;
 	struct queue_store *st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		return QUEUE_NOMEM;
@@ -375,6 +422,7 @@ enum queue_err queue_store_open(const char *dir, const struct queue_store_option
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	rep->elapsed_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)t1.tv_nsec -
 			  (uint64_t)t0.tv_nsec;
+	st->recovery = *rep;
 	if (err != QUEUE_OK) {
 		queue_store_close(st);
 		return err;
