@@ -139,18 +139,31 @@ enum queue_err queue_put_settings(struct queue_store *st, const char *name,
 	return err;
 }
 
+/* lock_existing finds queue name and returns it locked, with a reference; release with unlock_put(). */
+static enum queue_err lock_existing(struct queue_store *st, const char *name, struct queue **out)
+{
+	if (!queue_name_valid(name))
+		return QUEUE_BADNAME;
+	enum queue_err err = store_get(st, name, false, out);
+	if (err == QUEUE_OK)
+		pthread_mutex_lock(&(*out)->lock);
+	return err;
+}
+
+static void unlock_put(struct queue *q)
+{
+	pthread_mutex_unlock(&q->lock);
+	queue_unref(q);
+}
+
 enum queue_err queue_get_settings(struct queue_store *st, const char *name, struct queue_settings *out)
 {
 	struct queue *q;
-	if (!queue_name_valid(name))
-		return QUEUE_BADNAME;
-	enum queue_err err = store_get(st, name, false, &q);
+	enum queue_err err = lock_existing(st, name, &q);
 	if (err != QUEUE_OK)
 		return err;
-	pthread_mutex_lock(&q->lock);
 	*out = q->meta.settings;
-	pthread_mutex_unlock(&q->lock);
-	queue_unref(q);
+	unlock_put(q);
 	return QUEUE_OK;
 }
 
@@ -197,15 +210,11 @@ static void fill_stats(struct queue *q, struct queue_stats *o)
 enum queue_err queue_stats(struct queue_store *st, const char *name, struct queue_stats *out)
 {
 	struct queue *q;
-	if (!queue_name_valid(name))
-		return QUEUE_BADNAME;
-	enum queue_err err = store_get(st, name, false, &q);
+	enum queue_err err = lock_existing(st, name, &q);
 	if (err != QUEUE_OK)
 		return err;
-	pthread_mutex_lock(&q->lock);
 	fill_stats(q, out);
-	pthread_mutex_unlock(&q->lock);
-	queue_unref(q);
+	unlock_put(q);
 	return QUEUE_OK;
 }
 

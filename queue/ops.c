@@ -166,43 +166,54 @@ void queue_msgs_free(struct queue_msgs *m)
 	*m = (struct queue_msgs){ 0 };
 }
 
-/* tick_now runs q's due timers under its lock; dead-letter moves wait for after the unlock. */
-static void tick_now(struct queue *q, uint64_t **moves, size_t *nmoves)
+/* A read (peek, pop, lease) in progress: the locked queue and the dead-letter moves its timers found. */
+struct reading {
+	struct queue *q;
+	uint64_t *moves;
+	size_t nmoves;
+};
+
+/*
+ * read_begin checks a read's arguments, finds queue name locked and runs its
+ * due timers, so what the read sees is current. QUEUE_NOTFOUND: no queue.
+ */
+static enum queue_err read_begin(struct queue_store *st, const char *name, size_t limit,
+				 struct queue_ticket *t, struct reading *r)
 {
-	bool woke = false;
-	qlog_tick_locked(q, store_now(q->store), moves, nmoves, &woke);
+	*r = (struct reading){ 0 };
+	if (t != NULL)
+		*t = (struct queue_ticket){ 0 };
+	if (!queue_name_valid(name))
+		return QUEUE_BADNAME;
+	if (limit == 0 || limit > QUEUE_BATCH_MAX)
+		return QUEUE_BADARG;
+	enum queue_err err = begin(st, name, false, t, &r->q);
+	if (err == QUEUE_OK) {
+		bool woke = false;
+		qlog_tick_locked(r->q, store_now(st), &r->moves, &r->nmoves, &woke);
+	}
+	return err;
 }
 
-/* after_moves finishes dead-letter moves found by tick_now, outside every lock. */
-static void after_moves(struct queue_store *st, const char *name, uint64_t *moves, size_t n)
+/* read_end finishes a read: unlocks (unless done() did), moves dead letters outside every lock, drops q. */
+static void read_end(struct reading *r, bool locked)
 {
-	if (n > 0) {
-		struct queue *q;
-		if (store_get(st, name, false, &q) == QUEUE_OK) {
-			qmove_dead_letters(q, moves, n);
-			queue_unref(q);
-		}
-	}
-	free(moves);
+	if (locked)
+		pthread_mutex_unlock(&r->q->lock);
+	qmove_dead_letters(r->q, r->moves, r->nmoves);
+	free(r->moves);
+	queue_unref(r->q);
 }
 
 enum queue_err queue_peek(struct queue_store *st, const char *name, size_t limit,
 			  struct queue_msgs *out)
 {
+	struct reading r;
 	*out = (struct queue_msgs){ 0 };
-	if (!queue_name_valid(name))
-		return QUEUE_BADNAME;
-	if (limit == 0 || limit > QUEUE_BATCH_MAX)
-		return QUEUE_BADARG;
-	struct queue *q;
-	enum queue_err err = begin(st, name, false, NULL, &q);
-	if (err == QUEUE_NOTFOUND)
-		return QUEUE_OK;
+	enum queue_err err = read_begin(st, name, limit, NULL, &r);
 	if (err != QUEUE_OK)
-		return err;
-	uint64_t *moves = NULL;
-	size_t nmoves = 0;
-	tick_now(q, &moves, &nmoves);
+		return err == QUEUE_NOTFOUND ? QUEUE_OK : err;
+	struct queue *q = r.q;
 	err = msgs_init(out, limit);
 	for (size_t i = idx_first(&q->idx); err == QUEUE_OK && i < q->idx.tail && out->count < limit;) {
 		if (q->idx.e[i].state == ENTRY_READY && !msgs_add(q, out, &q->idx.e[i]))
@@ -210,9 +221,7 @@ enum queue_err queue_peek(struct queue_store *st, const char *name, size_t limit
 		else
 			i++;
 	}
-	pthread_mutex_unlock(&q->lock);
-	after_moves(st, name, moves, nmoves);
-	queue_unref(q);
+	read_end(&r, true);
 	return err;
 }
 
@@ -246,43 +255,30 @@ static enum queue_err deliver(struct queue_store *st, const char *name, size_t l
 			      uint64_t ttl_ms, bool lease, struct queue_msgs *out,
 			      struct queue_ticket *ticket)
 {
+	struct reading r;
 	*out = (struct queue_msgs){ 0 };
-	if (ticket != NULL)
-		*ticket = (struct queue_ticket){ 0 };
-	if (!queue_name_valid(name))
-		return QUEUE_BADNAME;
-	if (limit == 0 || limit > QUEUE_BATCH_MAX)
-		return QUEUE_BADARG;
-	struct queue *q;
-	enum queue_err err = begin(st, name, false, ticket, &q);
-	if (err == QUEUE_NOTFOUND)
-		return QUEUE_OK;
+	enum queue_err err = read_begin(st, name, limit, ticket, &r);
 	if (err != QUEUE_OK)
-		return err;
-	uint64_t *moves = NULL;
-	size_t nmoves = 0;
-	tick_now(q, &moves, &nmoves);
+		return err == QUEUE_NOTFOUND ? QUEUE_OK : err;
+	struct queue *q = r.q;
 	size_t n = q->depth < limit ? (size_t)q->depth : limit;
 	if (n > 0 && (err = writable(q, NULL, n, CONTROL_BYTES)) == QUEUE_OK)
 		err = msgs_init(out, n);
 	if (n == 0 || err != QUEUE_OK) {
-		pthread_mutex_unlock(&q->lock);
-		after_moves(st, name, moves, nmoves);
-		queue_unref(q);
+		read_end(&r, true);
 		return err;
 	}
 	if (ttl_ms == 0)
 		ttl_ms = (uint64_t)q->meta.settings.lease_seconds * 1000u;
 	take(q, n, lease ? store_now(st) + ttl_ms : 0, out);
-	if (out->count > 0 && lease && q->store->opts.sync == QUEUE_SYNC_ALWAYS) {
+	if (lease && q->store->opts.sync == QUEUE_SYNC_ALWAYS) {
 		/* A lost lease record only means a redelivery: a lease need not wait for the disk. */
-		pthread_mutex_unlock(&q->lock);
-		after_moves(st, name, moves, nmoves);
-		queue_unref(q);
+		read_end(&r, true);
 		return QUEUE_OK;
 	}
+	queue_ref(q); /* done() drops the reference begin() took; read_end() drops this one */
 	err = done(q, ticket, false);
-	after_moves(st, name, moves, nmoves);
+	read_end(&r, false);
 	if (err != QUEUE_OK)
 		queue_msgs_free(out);
 	return err;

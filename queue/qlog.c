@@ -278,14 +278,23 @@ static void apply_lease(struct queue *q, const struct rec_header *h, const uint8
 	qlog_set_state(q, e, ENTRY_LEASED);
 }
 
+/* retime finds the target of a release or extend record and gives it the time in the body. */
+static struct entry *retime(struct queue *q, const struct rec_header *h, const uint8_t *body)
+{
+	struct entry *e = idx_find(&q->idx, h->word);
+	if (e == NULL || h->body_len < 8)
+		return NULL;
+	e->visible_ms = le_get64(body);
+	return e;
+}
+
 static void apply_release(struct queue *q, const struct rec_header *h, const uint8_t *body,
 			  struct segment *s, uint64_t off)
 {
 	(void)s, (void)off;
-	struct entry *e = idx_find(&q->idx, h->word);
-	if (e == NULL || h->body_len < 8)
+	struct entry *e = retime(q, h, body);
+	if (e == NULL)
 		return;
-	e->visible_ms = le_get64(body);
 	q->totals[TOTAL_RELEASED]++;
 	qlog_set_state(q, e, e->visible_ms > store_now(q->store) ? ENTRY_DELAYED : ENTRY_READY);
 }
@@ -294,11 +303,9 @@ static void apply_extend(struct queue *q, const struct rec_header *h, const uint
 			 struct segment *s, uint64_t off)
 {
 	(void)s, (void)off;
-	struct entry *e = idx_find(&q->idx, h->word);
-	if (e == NULL || h->body_len < 8)
-		return;
-	e->visible_ms = le_get64(body);
-	qlog_set_state(q, e, ENTRY_LEASED);
+	struct entry *e = retime(q, h, body);
+	if (e != NULL)
+		qlog_set_state(q, e, ENTRY_LEASED);
 }
 
 static void apply_purge(struct queue *q, const struct rec_header *h, const uint8_t *body,

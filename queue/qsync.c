@@ -160,17 +160,11 @@ enum queue_err qsync_now(struct queue *q)
 	return sync_queue(q);
 }
 
-/* sync_all syncs every queue of the store once (the interval mode's pass). */
+/* qsync_interval_pass syncs every queue of the store once (the interval mode's pass). */
 void qsync_interval_pass(struct queue_store *st)
 {
-	pthread_rwlock_rdlock(&st->map_lock);
-	size_t n = st->nqueues;
-	struct queue **qs = malloc((n ? n : 1) * sizeof(*qs));
-	for (size_t i = 0; qs != NULL && i < n; i++) {
-		qs[i] = st->queues[i];
-		queue_ref(qs[i]);
-	}
-	pthread_rwlock_unlock(&st->map_lock);
+	size_t n;
+	struct queue **qs = store_snapshot(st, &n);
 	if (qs == NULL)
 		return;
 	for (size_t i = 0; i < n; i++) {
