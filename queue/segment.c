@@ -15,6 +15,9 @@
 
 #define PAGE 4096u
 #define DROP_CHUNK (1u << 20)
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
 
 void seg_file_name(char *buf, size_t size, uint64_t number)
 {
@@ -163,6 +166,17 @@ enum queue_err seg_sync(struct segment *s, uint64_t from, uint64_t to)
 	if (msync(s->map + start, (size_t)(to - start), MS_SYNC) != 0)
 		return QUEUE_SYNCFAIL;
 	return QUEUE_OK;
+}
+
+void seg_prefault(struct segment *s, uint64_t off)
+{
+	uint64_t from = (off + DROP_CHUNK - 1) & ~(uint64_t)(DROP_CHUNK - 1);
+	if (from < s->prefaulted_off || from >= s->size)
+		return;
+	uint64_t len = s->size - from < DROP_CHUNK ? s->size - from : DROP_CHUNK;
+	/* One call maps the next chunk instead of a page fault per 4 KiB; failure only costs speed. */
+	madvise(s->map + from, (size_t)len, MADV_POPULATE_WRITE);
+	s->prefaulted_off = from + len;
 }
 
 void seg_drop_behind(struct segment *s, uint64_t off)
