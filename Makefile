@@ -70,8 +70,8 @@ HTTP_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_http_*
 BENCH_QUEUE := $(BUILD)/bench/bench_queue
 BENCH_STUB := $(BUILD)/bench/stub_server
 
-.PHONY: all test test-queue test-http test-concurrency test-docker run bench bench-queue bench-http \
-	clean install format
+.PHONY: all test test-queue test-http test-concurrency test-crash test-docker run bench bench-queue bench-http \
+	clean install install-systemd format fuzz fuzz-build
 
 all: $(MMQD) $(QUEUE_TESTS) $(HTTP_TESTS)
 
@@ -138,6 +138,59 @@ test-concurrency: $(PLAIN_CONCURRENCY)
 test-docker:
 	bash tests/docker_test.sh
 
+# The crash tests (tests/crash/): mmqd SIGKILLed under HTTP load and checked after every restart,
+# then simulated power cuts of the engine's files. CI size by default; full size with
+# make test-crash CRASH_ROUNDS=500 POWERCUT_IMAGES=100000
+CRASH_ROUNDS ?= 20
+POWERCUT_IMAGES ?= 1000
+CRASH_LOOP := $(BUILD)/tests/crash/crash_loop
+POWERCUT := $(BUILD)/tests/crash/powercut
+CRASH_LOOP_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(addprefix tests/crash/,crash_loop.c client.c journal.c check.c payload.c))
+POWERCUT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(addprefix tests/crash/,powercut.c image.c payload.c))
+
+$(CRASH_LOOP): $(CRASH_LOOP_OBJ) $(TEST_UTIL_OBJ) $(HTTP_UTIL_OBJ)
+	$(CC) $(LDFLAGS) $^ $(CURL_LIBS) -o $@
+
+# --wrap=msync lets the power-cut test hold the engine's background syncs (see tests/crash/powercut.c).
+$(POWERCUT): $(POWERCUT_OBJ) $(TEST_UTIL_OBJ) $(QUEUE_LIB)
+	$(CC) $(LDFLAGS) -Wl,--wrap=msync $^ -o $@
+
+test-crash: $(MMQD) $(CRASH_LOOP) $(POWERCUT)
+	MMQD=$(abspath $(MMQD)) $(CRASH_LOOP) $(CRASH_ROUNDS)
+	$(POWERCUT) $(POWERCUT_IMAGES)
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang whatever CC is, engine and api
+# included, under AddressSanitizer and UBSan. make fuzz runs each for FUZZ_SECONDS.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+# FUZZ_INVARIANTS=0 checks only for crashes, hangs and memory errors, not for lost data.
+FUZZ_INVARIANTS ?= 1
+FUZZ_DIR := $(BUILD)/fuzz
+FUZZ_CFLAGS := -O1 -g $(WARN) -D_GNU_SOURCE -pthread -MMD -MP -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_QUEUE_OBJ := $(QUEUE_SRC:%.c=$(FUZZ_DIR)/%.o)
+FUZZ_API_OBJ := $(API_SRC:%.c=$(FUZZ_DIR)/%.o)
+FUZZ_UTIL_OBJ := $(FUZZ_DIR)/tests/fuzz/fuzzutil.o
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+$(FUZZ_DIR)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(if $(filter queue/%,$<),,$(MHD_CFLAGS) $(CJSON_CFLAGS)) \
+		-c $< -o $@
+
+$(FUZZ_DIR)/fuzz_recovery: $(FUZZ_DIR)/tests/fuzz/fuzz_recovery.o $(FUZZ_UTIL_OBJ) $(FUZZ_QUEUE_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@
+
+$(FUZZ_DIR)/fuzz_request: $(FUZZ_DIR)/tests/fuzz/fuzz_request.o $(FUZZ_UTIL_OBJ) $(FUZZ_API_OBJ) \
+		$(FUZZ_QUEUE_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ $(MHD_LIBS) $(CJSON_LIBS) -o $@
+
+fuzz-build: $(FUZZ_TARGETS)
+
+fuzz: $(FUZZ_TARGETS)
+	@rc=0; for t in $(FUZZ_TARGETS); do MMQ_FUZZ_NO_INVARIANTS=$(if $(filter 0,$(FUZZ_INVARIANTS)),1,) \
+		sh tests/fuzz/run.sh $$t $(FUZZ_SECONDS) || rc=1; done; exit $$rc
+
 run: $(MMQD)
 	$(MMQD) --listen $(LISTEN) --data-dir $(DATA_DIR)
 
@@ -151,6 +204,13 @@ bench-http: $(MMQD) $(BENCH_STUB)
 
 install: $(MMQD)
 	install -D -m 0755 $(MMQD) $(DESTDIR)$(PREFIX)/bin/mmqd
+
+# The systemd unit (server/mmqd.service), its ExecStart pointing at $(PREFIX)/bin/mmqd.
+install-systemd:
+	install -d $(DESTDIR)/etc/systemd/system
+	sed 's|^ExecStart=/usr/local/bin/mmqd$$|ExecStart=$(PREFIX)/bin/mmqd|' server/mmqd.service \
+		>$(DESTDIR)/etc/systemd/system/mmqd.service
+	chmod 0644 $(DESTDIR)/etc/systemd/system/mmqd.service
 
 format:
 	clang-format -i $(wildcard queue/*.[ch] api/*.[ch] server/*.[ch] tests/*.[ch] bench/*.c)

@@ -20,7 +20,7 @@ typedef void (*api_log_fn)(enum api_log_level level, const char *line);
 
 /* How to serve. Every pointer is borrowed for the duration of api_start() only. */
 struct api_config {
-	const struct sockaddr *addr;  /* address to listen on (IPv4 or IPv6; port 0 picks one) */
+	const struct sockaddr *addr;  /* address to listen on (IPv4 or IPv6; port 0 picks one); NULL: none */
 	socklen_t addr_len;
 	unsigned threads;	      /* worker threads; 0 means one per online core */
 	unsigned max_connections;     /* open connections at once, all threads together */
@@ -28,6 +28,11 @@ struct api_config {
 	size_t max_body_bytes;	      /* largest batch request body */
 	const char *auth_token;	      /* NULL or "" means no authentication */
 	api_log_fn log;		      /* NULL means no logging */
+	/* Serve HTTPS with this certificate chain and private key (PEM text); both NULL: plain HTTP. */
+	const char *tls_cert_pem;
+	const char *tls_key_pem;
+	unsigned max_connections_per_ip; /* open connections from one client address; 0 = no limit */
+	unsigned max_long_polls;	  /* pops and leases waiting at once; 0 = no limit */
 };
 
 struct api_server;

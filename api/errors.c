@@ -26,6 +26,10 @@ static const struct api_error_info errors[API_E_COUNT] = {
 				   "The lease token is not the message's current lease." },
 	[API_E_QUEUE_FULL] = { 507, "queue_full", "The queue would exceed its max_bytes." },
 	[API_E_DISK_FULL] = { 507, "disk_full", "The server is short of disk space." },
+	[API_E_TOO_MANY_QUEUES] = { 507, "too_many_queues",
+				    "The server already holds as many queues as it may." },
+	[API_E_TOO_MANY_LONG_POLLS] = { 429, "too_many_long_polls",
+					"Too many requests are waiting for messages; try again later." },
 	[API_E_UNAVAILABLE] = { 503, "unavailable",
 				"The queue cannot make changes durable and takes no more writes." },
 	[API_E_SHUTTING_DOWN] = { 503, "shutting_down", "The server is shutting down." },
@@ -49,7 +53,7 @@ static const enum api_error from_queue[QUEUE_ERR_COUNT] = {
 	[QUEUE_IO] = API_E_INTERNAL,
 	[QUEUE_SYNCFAIL] = API_E_UNAVAILABLE,
 	[QUEUE_NOMEM] = API_E_INTERNAL,
-	[QUEUE_TOOMANY] = API_E_INTERNAL,
+	[QUEUE_TOOMANY] = API_E_TOO_MANY_QUEUES,
 };
 
 const struct api_error_info *api_error_get(enum api_error e)

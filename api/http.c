@@ -61,11 +61,43 @@ static enum api_error setup_body(struct api_req *req)
 	}
 }
 
+/* A header name and how many times a request carries it. */
+struct header_count {
+	const char *name;
+	unsigned n;
+};
+
+/* count_header is a libmicrohttpd header iterator counting the headers named in *cls. */
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				    const char *value)
+{
+	struct header_count *c = cls;
+
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, c->name) == 0)
+		c->n++;
+	return MHD_YES;
+}
+
+/*
+ * content_length_repeated says whether the request has more than one
+ * Content-Length header. libmicrohttpd uses the first; a proxy in front might
+ * use another, so such a request is refused rather than guessed at.
+ */
+static bool content_length_repeated(struct MHD_Connection *conn)
+{
+	struct header_count c = { MHD_HTTP_HEADER_CONTENT_LENGTH, 0 };
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &c);
+	return c.n > 1;
+}
+
 /*
  * req_begin looks at the headers: authentication, route, path parameters and
- * the announced body size. A body announced too large is refused at once, on
- * this first call; libmicrohttpd then closes the connection after the answer
- * instead of reading a body nobody wants.
+ * the announced body size. A body announced too large, or announced twice, is
+ * refused at once, on this first call; libmicrohttpd then closes the
+ * connection after the answer instead of reading a body nobody wants.
  */
 static void req_begin(struct api_req *req, const char *method, const char *url)
 {
@@ -83,6 +115,11 @@ static void req_begin(struct api_req *req, const char *method, const char *url)
 	if (req->early == API_E_NONE && req->route->body == API_BODY_MESSAGE && !req->path.queue_ok)
 		req->early = API_E_INVALID_QUEUE_NAME;
 	too_large = setup_body(req);
+	if (content_length_repeated(req->conn)) {
+		req->early = API_E_INVALID_PARAMETER;
+		api_respond_error(req, req->early);
+		return;
+	}
 	cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Content-Length");
 	if (too_large != API_E_NONE && cl != NULL) {
 		char *end;
@@ -149,6 +186,7 @@ static struct api_req *req_new(struct api_server *srv, struct MHD_Connection *co
 	}
 	req->srv = srv;
 	req->conn = conn;
+	req->start_ns = api_mono_ns();
 	jb_init(&req->pend);
 	pthread_mutex_lock(&srv->lock);
 	srv->inflight++;
@@ -213,7 +251,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
-/* on_mhd_log passes libmicrohttpd's own messages on at debug level: they are about clients. */
+/*
+ * on_mhd_log passes libmicrohttpd's own messages on: at error level while the
+ * daemon starts (they say why it cannot, e.g. a certificate it refuses), at
+ * debug level afterwards, when they are about misbehaving clients. The
+ * attribute tells clang's -Wformat-nonliteral that fmt is a printf format.
+ */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	struct api_server *srv = cls;
@@ -226,31 +270,86 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(line);
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
-	srv->log(API_LOG_DEBUG, line);
+	srv->log(atomic_load(&srv->starting) ? API_LOG_ERROR : API_LOG_DEBUG, line);
 }
 
-/* start_daemon starts libmicrohttpd: epoll, a thread pool, suspend/resume, the limits. */
-static bool start_daemon(struct api_server *srv, const struct api_config *cfg)
+/*
+ * extra_options fills opts (room for 3 items and the end) with the options that
+ * depend on the configuration: the TLS certificate and key, and the limit of
+ * connections per client address. The PEM text is kept in srv, since
+ * libmicrohttpd keeps the pointers. Returns false when out of memory.
+ */
+static bool extra_options(struct api_server *srv, const struct api_config *cfg,
+			  struct MHD_OptionItem *opts)
+{
+	size_t n = 0;
+
+	if (cfg->tls_cert_pem != NULL) {
+		srv->tls_cert = strdup(cfg->tls_cert_pem);
+		srv->tls_key = strdup(cfg->tls_key_pem);
+		if (srv->tls_cert == NULL || srv->tls_key == NULL)
+			return false;
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key };
+	}
+	if (cfg->max_connections_per_ip > 0)
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+						     (intptr_t)cfg->max_connections_per_ip, NULL };
+	opts[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+	return true;
+}
+
+/* start_daemon starts libmicrohttpd: epoll, a thread pool, suspend/resume, TLS, the limits. */
+static bool start_daemon(struct api_server *srv, const struct api_config *cfg, char *err,
+			 size_t errlen)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	unsigned threads = cfg->threads;
 	const union MHD_DaemonInfo *info;
+	struct MHD_OptionItem extra[4];
 
 	if (threads == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = n > 0 ? (unsigned)n : 1u;
 	}
-	if (cfg->addr->sa_family == AF_INET6)
+	/* Without an address nothing listens: connections are handed in (the fuzz target does). */
+	if (cfg->addr == NULL)
+		flags |= MHD_USE_NO_LISTEN_SOCKET;
+	else if (cfg->addr->sa_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	if ((cfg->tls_cert_pem == NULL) != (cfg->tls_key_pem == NULL)) {
+		snprintf(err, errlen, "TLS needs both a certificate and a key");
+		return false;
+	}
+	if (cfg->tls_cert_pem != NULL) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			snprintf(err, errlen, "this libmicrohttpd was built without TLS support");
+			return false;
+		}
+		flags |= MHD_USE_TLS;
+	}
+	if (!extra_options(srv, cfg, extra)) {
+		snprintf(err, errlen, "out of memory");
+		return false;
+	}
+	atomic_store(&srv->starting, true);
 	srv->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
 		MHD_OPTION_SOCK_ADDR, cfg->addr,
 		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
 		cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
-	if (srv->daemon == NULL)
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_ARRAY, extra,
+		MHD_OPTION_END);
+	atomic_store(&srv->starting, false);
+	if (srv->daemon == NULL) {
+		snprintf(err, errlen, "%s: %s",
+			 cfg->tls_cert_pem != NULL
+				 ? "cannot listen on the requested address with the TLS certificate and key"
+				 : "cannot listen on the requested address",
+			 strerror(errno));
 		return false;
+	}
 	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = info != NULL ? info->port : 0;
 	return true;
@@ -264,6 +363,10 @@ static void server_free(struct api_server *srv)
 	if (srv->auth_token != NULL)
 		memset(srv->auth_token, 0, srv->auth_len);
 	free(srv->auth_token);
+	if (srv->tls_key != NULL)
+		memset(srv->tls_key, 0, strlen(srv->tls_key));
+	free(srv->tls_key);
+	free(srv->tls_cert);
 	pthread_cond_destroy(&srv->idle);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
@@ -283,6 +386,7 @@ bool api_start(struct queue_store *store, const struct api_config *cfg, struct a
 	pthread_cond_init(&srv->idle, NULL);
 	srv->store = store;
 	srv->max_body_bytes = cfg->max_body_bytes;
+	srv->max_long_polls = cfg->max_long_polls;
 	srv->log = cfg->log;
 	if (!api_timer_start(&srv->timer))
 		goto nomem;
@@ -294,10 +398,8 @@ bool api_start(struct queue_store *store, const struct api_config *cfg, struct a
 	}
 	if (!api_metrics_init(&srv->metrics, api_route_count()))
 		goto nomem;
-	if (!start_daemon(srv, cfg)) {
-		snprintf(err, errlen, "cannot listen on the requested address: %s", strerror(errno));
+	if (!start_daemon(srv, cfg, err, errlen))
 		goto fail;
-	}
 	*out = srv;
 	return true;
 nomem:

@@ -29,6 +29,8 @@ enum api_error {
 	API_E_LEASE_MISMATCH,
 	API_E_QUEUE_FULL,
 	API_E_DISK_FULL,
+	API_E_TOO_MANY_QUEUES,
+	API_E_TOO_MANY_LONG_POLLS,
 	API_E_UNAVAILABLE,
 	API_E_SHUTTING_DOWN,
 	API_E_INTERNAL,
@@ -80,11 +82,15 @@ struct api_route {
 };
 
 /* The HTTP statuses counted one by one in the metrics; anything else counts as "other". */
-#define API_STATUS_SLOTS 13
+#define API_STATUS_SLOTS 14
 
-/* Request counters for /metrics, by route (last row: no route matched) and status. */
+/*
+ * Request counters for /metrics, by route (last row: no route matched) and
+ * status, and the request duration histogram by route (metrics.c).
+ */
 struct api_metrics {
-	atomic_uint_fast64_t *counts; /* (routes + 1) * API_STATUS_SLOTS */
+	atomic_uint_fast64_t *counts;	 /* (routes + 1) * API_STATUS_SLOTS */
+	atomic_uint_fast64_t *durations; /* (routes + 1) rows of buckets, +Inf and the sum in ns */
 	size_t routes;
 };
 
@@ -114,6 +120,10 @@ struct api_server {
 	pthread_cond_t idle;
 	unsigned inflight; /* requests begun and not completed */
 	atomic_bool stopping;
+	char *tls_cert, *tls_key;  /* PEM text (NULL: plain HTTP); libmicrohttpd points into them */
+	atomic_bool starting;	   /* MHD_start_daemon() is running: its messages are errors */
+	unsigned max_long_polls;   /* waiting pops and leases allowed at once; 0 = no limit */
+	atomic_uint long_polls;	   /* waiting now (armed and not cleaned up) */
 };
 
 /* Path parameters a route pattern captured. */
@@ -133,6 +143,7 @@ struct api_req {
 	enum api_error early;	       /* an error known before the body was read */
 	char allow[64];		       /* the Allow header of a 405 */
 	struct api_body body;
+	uint64_t start_ns; /* CLOCK_MONOTONIC when the headers arrived: for the duration histogram */
 	size_t discarded; /* bytes dropped after the body passed its cap */
 	bool responded;
 	api_handler_fn resume; /* what to run when a suspended request wakes */
@@ -152,6 +163,7 @@ struct api_req {
 	uint64_t deadline_ms; /* CLOCK_MONOTONIC */
 	size_t heap_pos;
 	bool in_heap;
+	bool polling; /* counted in srv->long_polls */
 	bool lease;
 	size_t limit;
 	uint64_t ttl_ms;
@@ -205,6 +217,9 @@ uint64_t api_now_ms(void);
 /* api_mono_ms returns CLOCK_MONOTONIC in ms. */
 uint64_t api_mono_ms(void);
 
+/* api_mono_ns returns CLOCK_MONOTONIC in ns. This function can't fail. */
+uint64_t api_mono_ns(void);
+
 /* api_route_find matches method and url against the route table (router.c). */
 enum api_error api_route_find(const char *method, const char *url, const struct api_route **route,
 			      struct api_path *path, char *allow, size_t allow_len);
@@ -247,9 +262,22 @@ bool api_metrics_init(struct api_metrics *m, size_t routes);
 /* api_metrics_free frees the counters. Calling it on zeroed metrics is a no-op. */
 void api_metrics_free(struct api_metrics *m);
 
+/*
+ * api_metrics_count counts one response of status on route (NULL: none
+ * matched) that took elapsed_ns from its headers to its answer. This function can't fail.
+ */
+void api_metrics_count(struct api_metrics *m, const struct api_route *route, unsigned status,
+		       uint64_t elapsed_ns);
 
-/* api_metrics_count counts one response of status on route (NULL: none matched). */
-void api_metrics_count(struct api_metrics *m, const struct api_route *route, unsigned status);
+/*
+ * api_metrics_queues writes the per-queue families of /metrics for the count
+ * queues of all (metrics_store.c); now_ms is the wall-clock time.
+ */
+void api_metrics_queues(struct jbuf *b, const struct queue_stats *all, size_t count,
+			uint64_t now_ms);
+
+/* api_metrics_store writes the store-wide families of /metrics: syncs, recovery, disk space. */
+void api_metrics_store(struct jbuf *b, const struct queue_store_stats *st);
 
 /* api_timer_start starts the long-poll timer thread (longpoll.c); false when it cannot. */
 bool api_timer_start(struct api_timer *t);

@@ -163,6 +163,15 @@ void jo_stats(struct jbuf *b, const struct queue_stats *s, uint64_t now_ms)
 	field(b, "enqueued_total", s->enqueued_total, false);
 	field(b, "dequeued_total", s->dequeued_total, false);
 	field(b, "oldest_age_seconds", age, false);
+	field(b, "live_bytes", s->live_bytes, false);
+	field(b, "dead_bytes", s->dead_bytes, false);
+	field(b, "segments", s->segments, false);
+	field(b, "popped_total", s->popped_total, false);
+	field(b, "leased_total", s->leased_total, false);
+	field(b, "acked_total", s->acked_total, false);
+	field(b, "released_total", s->released_total, false);
+	field(b, "redelivered_total", s->redelivered_total, false);
+	field(b, "dead_lettered_total", s->dead_lettered_total, false);
 	jb_lit(b, ",\"settings\":{");
 	field(b, "max_bytes", s->settings.max_bytes, true);
 	field(b, "max_message_bytes", s->settings.max_message_bytes, false);

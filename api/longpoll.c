@@ -172,6 +172,10 @@ void api_longpoll_cleanup(struct api_req *req)
 	queue_watch_remove(req->watch);
 	req->watch = NULL;
 	api_timer_remove(&req->srv->timer, req);
+	if (req->polling) {
+		atomic_fetch_sub(&req->srv->long_polls, 1);
+		req->polling = false;
+	}
 }
 
 /* finish answers with what was received (maybe nothing), once it is durable. */
@@ -197,15 +201,35 @@ static enum queue_err try_receive(struct api_req *req, struct queue_msgs *m, str
 	return queue_pop(srv->store, req->path.queue, req->limit, m, t);
 }
 
-/* arm registers the watch and the deadline; false when the request must answer now. */
-static bool arm(struct api_req *req)
+/* count_poll counts req among the waiting requests; false when --max-long-polls are waiting already. */
+static bool count_poll(struct api_req *req)
 {
+	struct api_server *srv = req->srv;
+	unsigned waiting = atomic_fetch_add(&srv->long_polls, 1) + 1;
+
+	if (srv->max_long_polls != 0 && waiting > srv->max_long_polls) {
+		atomic_fetch_sub(&srv->long_polls, 1);
+		return false;
+	}
+	req->polling = true;
+	return true;
+}
+
+/*
+ * arm counts the request as waiting and registers its watch and deadline.
+ * Returns API_E_NONE, API_E_TOO_MANY_LONG_POLLS when the cap is reached, or
+ * API_E_INTERNAL when it cannot wait (out of memory, or the server stopping).
+ */
+static enum api_error arm(struct api_req *req)
+{
+	if (!req->polling && !count_poll(req))
+		return API_E_TOO_MANY_LONG_POLLS;
 	if (req->watch == NULL &&
 	    queue_watch_add(req->srv->store, req->path.queue, on_watch, req, &req->watch) != QUEUE_OK)
-		return false;
+		return API_E_INTERNAL;
 	if (!req->in_heap && !api_timer_add(&req->srv->timer, req))
-		return false;
-	return true;
+		return API_E_INTERNAL;
+	return API_E_NONE;
 }
 
 /*
@@ -237,7 +261,13 @@ static enum api_step attempt(struct api_req *req)
 		queue_msgs_free(&m);
 		api_ticket_drop(&ticket);
 		if (!armed) {
-			if (!arm(req))
+			enum api_error e = arm(req);
+			if (e == API_E_TOO_MANY_LONG_POLLS) {
+				/* Nothing was received: refusing to wait loses no message. */
+				api_longpoll_cleanup(req);
+				return api_respond_error(req, e);
+			}
+			if (e != API_E_NONE)
 				return finish(req, NULL, &ticket);
 			continue;
 		}

@@ -36,6 +36,13 @@ uint64_t api_mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t api_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* queue_it hands resp to libmicrohttpd with status and counts it. */
 static enum api_step queue_it(struct api_req *req, unsigned status, struct MHD_Response *resp)
 {
@@ -47,6 +54,8 @@ static enum api_step queue_it(struct api_req *req, unsigned status, struct MHD_R
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 	if (status == 405)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow);
+	if (status == 429)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	if (atomic_load(&req->srv->stopping))
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	req->responded = true;
@@ -54,7 +63,7 @@ static enum api_step queue_it(struct api_req *req, unsigned status, struct MHD_R
 		api_logf(req->srv, API_LOG_DEBUG, "api_respond: could not queue a %u response",
 			 status);
 	MHD_destroy_response(resp);
-	api_metrics_count(&req->srv->metrics, req->route, status);
+	api_metrics_count(&req->srv->metrics, req->route, status, api_mono_ns() - req->start_ns);
 	return API_STEP_DONE;
 }
 

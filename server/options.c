@@ -92,9 +92,50 @@ static bool set_connection_timeout(struct srv_options *o, const char *v)
 	return ok;
 }
 
+static bool set_tls_cert(struct srv_options *o, const char *v)
+{
+	o->tls_cert_file = v[0] != '\0' ? v : NULL;
+	return true;
+}
+
+static bool set_tls_key(struct srv_options *o, const char *v)
+{
+	o->tls_key_file = v[0] != '\0' ? v : NULL;
+	return true;
+}
+
+static bool set_max_queues(struct srv_options *o, const char *v)
+{
+	uint64_t n = 0;
+	bool ok = set_number(v, 0, 1000000, &n);
+	o->max_queues = (uint32_t)n;
+	return ok;
+}
+
+static bool set_max_per_ip(struct srv_options *o, const char *v)
+{
+	uint64_t n = 0;
+	bool ok = set_number(v, 0, 1000000, &n);
+	o->max_connections_per_ip = (unsigned)n;
+	return ok;
+}
+
+static bool set_max_long_polls(struct srv_options *o, const char *v)
+{
+	uint64_t n = 0;
+	bool ok = set_number(v, 0, 1000000, &n);
+	o->max_long_polls = (unsigned)n;
+	return ok;
+}
+
 static bool set_log_level(struct srv_options *o, const char *v)
 {
 	return srv_log_level_parse(v, &o->log_level);
+}
+
+static bool set_log_format(struct srv_options *o, const char *v)
+{
+	return srv_log_format_parse(v, &o->log_format);
 }
 
 /* One option that takes a value: flag, variable, default, and what the help says. */
@@ -127,8 +168,22 @@ static const struct option_def {
 	{ "--connection-timeout", "MMQ_CONNECTION_TIMEOUT", "SECONDS", "30",
 	  "close a connection idle or stalled this long; 0 = never (0..86400)",
 	  set_connection_timeout },
+	{ "--max-connections-per-ip", "MMQ_MAX_CONNECTIONS_PER_IP", "N", "0",
+	  "open connections from one client address; 0 = no limit (0..1000000)", set_max_per_ip },
+	{ "--max-long-polls", "MMQ_MAX_LONG_POLLS", "N", "1000",
+	  "pops and leases waiting at once; more answer 429; 0 = no limit (0..1000000)",
+	  set_max_long_polls },
+	{ "--max-queues", "MMQ_MAX_QUEUES", "N", "10000",
+	  "queues the server may hold; more answer 507; 0 = no limit (0..1000000)",
+	  set_max_queues },
+	{ "--tls-cert", "MMQ_TLS_CERT", "FILE", NULL,
+	  "PEM certificate (chain) to serve HTTPS with; needs --tls-key", set_tls_cert },
+	{ "--tls-key", "MMQ_TLS_KEY", "FILE", NULL, "PEM private key of --tls-cert",
+	  set_tls_key },
 	{ "--log-level", "MMQ_LOG_LEVEL", "LEVEL", "info", "error, warn, info or debug",
 	  set_log_level },
+	{ "--log-format", "MMQ_LOG_FORMAT", "FORMAT", "text",
+	  "text (key=value) or json (one object per line)", set_log_format },
 };
 
 #define DEFS (sizeof(defs) / sizeof(defs[0]))
@@ -150,6 +205,7 @@ static const struct switch_def {
 void srv_options_usage(FILE *out)
 {
 	fprintf(out, "Usage: mmqd [OPTION]...\n"
+		     "       mmqd verify [--data-dir DIR] [--repair]   (see mmqd verify --help)\n"
 		     "Serve persistent JSON message queues over HTTP.\n\n");
 	for (size_t i = 0; i < DEFS; i++) {
 		char left[64];
@@ -248,6 +304,10 @@ bool srv_options_parse(int argc, char **argv, struct srv_options *o, char *err, 
 	for (size_t k = 0; k < DEFS; k++) {
 		if (bad_env[k])
 			return apply(o, &defs[k], getenv(defs[k].env), defs[k].env, err, errlen);
+	}
+	if ((o->tls_cert_file == NULL) != (o->tls_key_file == NULL)) {
+		snprintf(err, errlen, "--tls-cert and --tls-key go together: give both or neither");
+		return false;
 	}
 	return true;
 }

@@ -25,7 +25,13 @@ struct srv_options {
 	const char *auth_token;	     /* MMQ_AUTH_TOKEN, NULL: none */
 	unsigned max_connections;
 	unsigned connection_timeout;
+	const char *tls_cert_file; /* NULL: plain HTTP; set together with tls_key_file */
+	const char *tls_key_file;
+	uint32_t max_queues;		 /* 0: no limit */
+	unsigned max_connections_per_ip; /* 0: no limit */
+	unsigned max_long_polls;	 /* 0: no limit */
 	enum srv_log_level log_level;
+	enum srv_log_format log_format;
 	bool healthcheck;
 	bool help;
 	bool version;
@@ -33,8 +39,9 @@ struct srv_options {
 
 /*
  * srv_options_parse fills *o from the defaults, then the MMQ_* environment,
- * then argv (flags win). On a bad value or unknown flag it returns false and
- * writes one line saying which into err (errlen bytes).
+ * then argv (flags win). On a bad value, an unknown flag, or only one of
+ * --tls-cert and --tls-key, it returns false and writes one line saying which
+ * into err (errlen bytes).
  */
 bool srv_options_parse(int argc, char **argv, struct srv_options *o, char *err, size_t errlen);
 

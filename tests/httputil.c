@@ -63,22 +63,47 @@ bool th_log_contains(const struct th_server *s, const char *text)
 	return found;
 }
 
-/* spawn runs $MMQD with args, its stderr (and stdout) going to s->log. */
+/*
+ * wrapper_words splits $MMQD_WRAPPER (e.g. "valgrind --error-exitcode=99 -q")
+ * at spaces into argv, at most max words; returns how many. The buffer keeps them.
+ */
+static int wrapper_words(char *buf, size_t buflen, const char **argv, int max)
+{
+	const char *w = getenv("MMQD_WRAPPER");
+	int n = 0;
+
+	if (w == NULL || snprintf(buf, buflen, "%s", w) >= (int)buflen)
+		return 0;
+	for (char *save = NULL, *t = strtok_r(buf, " \t", &save); t != NULL && n < max;
+	     t = strtok_r(NULL, " \t", &save))
+		argv[n++] = t;
+	return n;
+}
+
+bool th_wrapped(void)
+{
+	const char *w = getenv("MMQD_WRAPPER");
+	return w != NULL && w[0] != '\0';
+}
+
+/* spawn runs $MMQD (under $MMQD_WRAPPER, if set) with args, its stderr (and stdout) going to s->log. */
 static pid_t spawn(struct th_server *s, const char *const *extra)
 {
 	const char *mmqd = getenv("MMQD");
-	const char *argv[32];
-	int argc = 0, fd;
+	const char *argv[48];
+	char words[1024];
+	int argc, fd;
 	pid_t pid;
 
 	if (mmqd == NULL)
 		mmqd = "build/mmqd";
+	argc = wrapper_words(words, sizeof(words), argv, 16);
 	argv[argc++] = mmqd;
 	argv[argc++] = "--listen";
 	argv[argc++] = "127.0.0.1:0";
 	argv[argc++] = "--data-dir";
 	argv[argc++] = s->data;
-	for (int i = 0; extra != NULL && extra[i] != NULL && argc < 31; i++)
+	for (int i = 0; extra != NULL && extra[i] != NULL && argc < 47; i++)
 		argv[argc++] = extra[i];
 	argv[argc] = NULL;
 	fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -90,9 +115,14 @@ static pid_t spawn(struct th_server *s, const char *const *extra)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(fd, 1);
 		dup2(fd, 2);
-		/* Under -fsanitize=undefined a finding stops the server, so the test sees it. */
+		/*
+		 * Under -fsanitize=undefined a finding stops the server, so the test sees
+		 * it; an AddressSanitizer finding (a leak at exit too) exits TH_TOOL_ERROR
+		 * like valgrind, so th_teardown() notices it.
+		 */
 		setenv("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1", 0);
-		execv(mmqd, (char *const *)argv);
+		setenv("ASAN_OPTIONS", "exitcode=99", 0);
+		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	close(fd);
@@ -101,7 +131,8 @@ static pid_t spawn(struct th_server *s, const char *const *extra)
 
 bool th_start(struct th_server *s, const char *const *extra)
 {
-	uint64_t until = tu_now_ms() + 15000;
+	/* A server under valgrind starts about ten times slower. */
+	uint64_t until = tu_now_ms() + (th_wrapped() ? 120000 : 15000);
 
 	s->port = 0;
 	s->pid = spawn(s, extra);
@@ -128,7 +159,7 @@ bool th_start(struct th_server *s, const char *const *extra)
 
 int th_stop(struct th_server *s, int sig)
 {
-	uint64_t until = tu_now_ms() + 10000;
+	uint64_t until = tu_now_ms() + (th_wrapped() ? 60000 : 10000);
 	int status;
 
 	if (s->pid <= 0)
@@ -150,10 +181,29 @@ int th_stop(struct th_server *s, int sig)
 	return -1;
 }
 
+/* print_log copies the server's log to stderr, so a failure in teardown shows its cause. */
+static void print_log(const struct th_server *s)
+{
+	char *log = read_log(s->log);
+
+	fprintf(stderr, "---- %s ----\n%s---- end of log ----\n", s->log, log ? log : "");
+	free(log);
+}
+
 void th_teardown(struct th_server *s)
 {
-	if (s->pid > 0)
-		th_stop(s, SIGKILL);
+	int status = s->pid > 0 ? th_stop(s, SIGTERM) : 0;
+
+	/*
+	 * Criterion ignores assertions in a teardown, but not a crash: a server
+	 * whose checker found errors (TH_TOOL_ERROR), that died of a signal or that
+	 * would not stop makes the test binary fail.
+	 */
+	if (status == TH_TOOL_ERROR || status >= 128) {
+		print_log(s);
+		fprintf(stderr, "th_teardown: mmqd exited with status %d on SIGTERM\n", status);
+		abort();
+	}
 	tu_rmrf(s->dir);
 	free(s->dir);
 	free(s->data);

@@ -33,6 +33,19 @@ struct th_resp {
 void th_setup(struct th_server *s);
 
 /*
+ * The exit status a checker running mmqd uses for its findings: valgrind's
+ * --error-exitcode and AddressSanitizer's exitcode must be set to it.
+ */
+#define TH_TOOL_ERROR 99
+
+/*
+ * th_wrapped says whether mmqd runs under $MMQD_WRAPPER (a command and its
+ * arguments separated by spaces, e.g. valgrind with its options), which
+ * makes start and stop slower: the timeouts grow accordingly.
+ */
+bool th_wrapped(void);
+
+/*
  * th_start starts $MMQD --listen 127.0.0.1:0 --data-dir s->data, plus extra
  * arguments (NULL-terminated list, may be NULL), and waits until its log names
  * the port. Returns false (server killed) when it does not start in 15 s.
@@ -40,12 +53,17 @@ void th_setup(struct th_server *s);
 bool th_start(struct th_server *s, const char *const *extra);
 
 /*
- * th_stop sends sig to the server and waits for it (at most 10 s, then
- * SIGKILL). Returns its exit status, 128+signal when killed by one, or -1.
+ * th_stop sends sig to the server and waits for it (at most 10 s, 60 s
+ * under a wrapper, then SIGKILL). Returns its exit status, 128+signal when killed by one, or -1.
  */
 int th_stop(struct th_server *s, int sig);
 
-/* th_teardown kills a server still running and removes the temporary directory. */
+/*
+ * th_teardown stops a server still running with SIGTERM and removes the
+ * temporary directory. When the server exits TH_TOOL_ERROR, dies of a signal
+ * or does not stop, it prints the server's log and aborts, which fails the
+ * test binary (Criterion ignores assertions in a teardown).
+ */
 void th_teardown(struct th_server *s);
 
 /* th_url returns "http://127.0.0.1:PORT" + path in a static-free buffer; caller frees. */
