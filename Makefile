@@ -71,7 +71,7 @@ BENCH_QUEUE := $(BUILD)/bench/bench_queue
 BENCH_STUB := $(BUILD)/bench/stub_server
 
 .PHONY: all test test-queue test-http test-concurrency test-crash test-docker run bench bench-queue bench-http \
-	clean install install-systemd format fuzz fuzz-build
+	clean install install-systemd format fuzz fuzz-build test-valgrind test-http-tsan
 
 all: $(MMQD) $(QUEUE_TESTS) $(HTTP_TESTS)
 
@@ -134,6 +134,23 @@ $(PLAIN_CONCURRENCY): tests/test_queue_concurrency.c tests/plain/plain_main.c te
 
 test-concurrency: $(PLAIN_CONCURRENCY)
 	$(PLAIN_CONCURRENCY)
+
+# The HTTP suites with every mmqd they start under valgrind memcheck (tests/httputil.c reads
+# MMQD_WRAPPER). An error or a definite leak makes mmqd exit 99, which fails the test.
+VALGRIND := valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	--track-fds=no -q
+test-valgrind: $(MMQD) $(HTTP_TESTS)
+	@test -z "$(SANITIZE)" || { echo "test-valgrind needs a build without SANITIZE" >&2; exit 2; }
+	@set -e; for t in $(HTTP_TESTS); do echo "== $$t (mmqd under valgrind)"; \
+	  MMQD=$(abspath $(MMQD)) MMQD_WRAPPER="$(VALGRIND)" $$t --jobs 2; done
+
+# The HTTP suites against an mmqd built with ThreadSanitizer in $(BUILD)-tsan-mmqd (the test
+# programs stay uninstrumented): a race stops mmqd with status 99, which fails the test.
+TSAN_MMQD := $(BUILD)-tsan-mmqd/mmqd
+test-http-tsan: $(HTTP_TESTS)
+	$(MAKE) BUILD=$(BUILD)-tsan-mmqd SANITIZE=thread $(TSAN_MMQD)
+	@set -e; for t in $(HTTP_TESTS); do echo "== $$t (mmqd under ThreadSanitizer)"; \
+	  MMQD=$(abspath $(TSAN_MMQD)) TSAN_OPTIONS="halt_on_error=1 exitcode=99" $$t --jobs 2; done
 
 test-docker:
 	bash tests/docker_test.sh

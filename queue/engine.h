@@ -49,7 +49,8 @@ struct queue {
 	struct waiter *waiters;
 	uint64_t sync_waiters;	  /* tickets handed out since the last sync pass */
 	uint64_t totals[TOTAL_COUNT];
-	uint64_t depth, in_flight, delayed, bytes, live_bytes, written_bytes;
+	uint64_t depth, in_flight, delayed, bytes, live_bytes;
+	uint64_t written_bytes;	  /* record bytes in the live segments, live or not */
 	uint64_t next_timer_ms;	  /* earliest timer, UINT64_MAX when none */
 	bool replaying;
 	uint64_t replayed; /* records applied when the queue was opened */

@@ -81,7 +81,6 @@ static enum queue_err roll(struct queue *q, uint64_t bytes)
 	if (err != QUEUE_OK)
 		return err;
 	q->segs[q->nsegs++] = s;
-	q->written_bytes += SEG_HEADER_BYTES;
 	if (q->next_seg_size < o->max_segment_bytes)
 		q->next_seg_size = q->next_seg_size * 2 > o->max_segment_bytes ? o->max_segment_bytes
 										: q->next_seg_size * 2;
@@ -216,7 +215,7 @@ void qlog_trim_front(struct queue *q)
 	while (n < q->active && q->segs[n]->live == 0 && q->segs[n]->removed_seq <= q->durable_seq) {
 		if (seg_unlink(q->dirfd, q->segs[n]->number) != QUEUE_OK)
 			break;
-		q->written_bytes -= q->segs[n]->write_off;
+		q->written_bytes -= q->segs[n]->write_off - SEG_HEADER_BYTES;
 		seg_release(q->segs[n]);
 		n++;
 	}

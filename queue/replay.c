@@ -60,9 +60,14 @@ static bool valid_at(struct scan *sc, const struct segment *s, uint64_t off, boo
 		return false;
 	if (h->epoch < sc->epoch_floor || h->epoch > sc->epoch_cap)
 		return false;
+	/*
+	 * Bodies before the recovery point were checked when it was written, unless
+	 * the file was cut since, or this is an inspection, which checks everything.
+	 */
 	const struct meta *m = &sc->q->meta;
-	bool checked = !any_seq && (s->number < m->rp_segment ||
-				    (s->number == m->rp_segment && off < m->rp_offset));
+	bool trusted = !s->resized && !sc->q->store->opts.read_only;
+	bool checked = !any_seq && trusted &&
+		       (s->number < m->rp_segment || (s->number == m->rp_segment && off < m->rp_offset));
 	return checked || rec_body_ok(s->map + off, h);
 }
 
@@ -225,7 +230,7 @@ enum queue_err replay_queue(struct queue *q, bool meta_valid, struct queue_recov
 		if (torn > 0)
 			problem(q, s, s->write_off, "torn tail after the last valid record");
 		rep->torn_bytes += torn;
-		q->written_bytes += s->write_off;
+		q->written_bytes += s->write_off - SEG_HEADER_BYTES;
 		madvise(s->map, (size_t)s->size, MADV_DONTNEED); /* the scan must not stay resident */
 	}
 	if (!sc.past_rp)

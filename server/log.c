@@ -174,8 +174,8 @@ static void put_string(struct line *l, const char *s, bool json)
 }
 
 /* put_field writes one "key=value" or ,"key":value; a field that does not fit is left out whole. */
-static void put_field(struct line *l, const char *key, const struct srv_log_field *f, const char *str,
-		      bool json)
+static void put_field(struct line *l, const char *key, const struct srv_log_field *f,
+		      const char *str, bool json)
 {
 	size_t mark = l->len;
 	char num[48];

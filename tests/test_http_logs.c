@@ -131,7 +131,7 @@ static void call(const char *method, const char *path, const char *body, long st
 	th_resp_free(&r);
 }
 
-/* run_mmqd runs $MMQD with args (NULL-terminated), its output going to the server's log file. Returns the exit status. */
+/* run_mmqd runs $MMQD with args (NULL-terminated), its stderr into the log file. Returns the exit status. */
 static int run_mmqd(const char *const *args)
 {
 	const char *mmqd = getenv("MMQD");
@@ -372,7 +372,8 @@ Test(http_logs, recovery_problems_are_logged_with_file_and_offset, .init = setup
 
 Test(http_logs, odd_bytes_in_fields_are_escaped_in_json, .init = setup, .fini = teardown)
 {
-	char *odd = tu_path(srv.dir, ODD_NAME), *want = tu_path(srv.dir, "d a\"t=a\\\n\t\x01\xc3\xa9\xef\xbf\xbd");
+	char *odd = tu_path(srv.dir, ODD_NAME);
+	char *want = tu_path(srv.dir, "d a\"t=a\\\n\t\x01\xc3\xa9\xef\xbf\xbd");
 	const char *const args[] = { "--data-dir", odd, "--log-format", "json", NULL };
 	cJSON *ev;
 
@@ -394,7 +395,8 @@ Test(http_logs, odd_bytes_in_fields_are_quoted_and_escaped_in_text, .init = setu
 	cr_assert(th_start(&srv, args));
 	cr_assert_eq(th_stop(&srv, SIGTERM), 0);
 	log = read_file(srv.log);
-	snprintf(want, sizeof(want), " event=opening data_dir=\"%s/d a\\\"t=a\\\\\\n\\t\\x01\xc3\xa9\\xff\" sync=always ",
+	snprintf(want, sizeof(want),
+		 " event=opening data_dir=\"%s/d a\\\"t=a\\\\\\n\\t\\x01\xc3\xa9\\xff\" sync=always ",
 		 srv.dir);
 	cr_assert_not_null(strstr(log, want), "no %s in:\n%s", want, log);
 	free(log);

