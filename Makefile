@@ -182,6 +182,17 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 # FUZZ_INVARIANTS=0 checks only for crashes, hangs and memory errors, not for lost data.
 FUZZ_INVARIANTS ?= 1
+# clang and its libFuzzer runtime are needed only here: as root on Debian they are installed.
+ifneq ($(filter fuzz fuzz-build,$(MAKECMDGOALS)),)
+FUZZ_STATUS := $(shell echo 'int LLVMFuzzerTestOneInput(void) { return 0; }' | \
+  $(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - >/dev/null 2>&1 && echo ok || \
+  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q clang libclang-rt-14-dev; } >&2 && echo ok; \
+  else echo "make: install clang with libFuzzer: sudo apt-get install -y clang libclang-rt-14-dev" >&2; fi)
+ifneq ($(FUZZ_STATUS),ok)
+$(error clang with libFuzzer is needed for make fuzz)
+endif
+endif
 FUZZ_DIR := $(BUILD)/fuzz
 FUZZ_CFLAGS := -O1 -g $(WARN) -D_GNU_SOURCE -pthread -MMD -MP -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined

@@ -51,7 +51,8 @@ uint16_t api_port(const struct api_server *srv);
 
 /*
  * api_stop stops accepting connections, answers open long polls with an empty
- * list, lets in-flight requests finish (waiting at most drain_ms), closes every
+ * list, lets in-flight requests finish and connections that are still sending
+ * their first request head send it (waiting at most drain_ms), closes every
  * connection and frees srv. The store is left open. api_stop(NULL) is a no-op.
  */
 void api_stop(struct api_server *srv, unsigned drain_ms);

@@ -215,6 +215,55 @@ static void req_free(struct api_req *req)
 	pthread_mutex_unlock(&srv->lock);
 }
 
+/*
+ * on_connection counts the connections that have not sent a complete request
+ * head yet: each gets a flag (its socket context) that on_request clears.
+ * api_stop waits for them, since libmicrohttpd 0.9.75 crashes when it answers
+ * a malformed request itself while the daemon is being stopped. Without
+ * memory for the flag a connection is simply not counted.
+ */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct api_server *srv = cls;
+	bool *fresh = *socket_context;
+
+	(void)conn;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		fresh = malloc(sizeof(*fresh));
+		*socket_context = fresh;
+		if (fresh == NULL)
+			return;
+		*fresh = true;
+		pthread_mutex_lock(&srv->lock);
+		srv->fresh++;
+		pthread_mutex_unlock(&srv->lock);
+		return;
+	}
+	if (fresh != NULL && *fresh) {
+		pthread_mutex_lock(&srv->lock);
+		srv->fresh--;
+		pthread_mutex_unlock(&srv->lock);
+	}
+	free(fresh);
+	*socket_context = NULL;
+}
+
+/* conn_seen marks conn as having sent a request head (on_connection runs in the same thread). */
+static void conn_seen(struct api_server *srv, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	bool *fresh = info != NULL ? info->socket_context : NULL;
+
+	if (fresh == NULL || !*fresh)
+		return;
+	*fresh = false;
+	pthread_mutex_lock(&srv->lock);
+	srv->fresh--;
+	pthread_mutex_unlock(&srv->lock);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *data,
 				  size_t *size, void **con_cls)
@@ -223,6 +272,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	(void)version;
 	if (req == NULL) {
+		conn_seen(cls, conn);
 		req = req_new(cls, conn);
 		if (req == NULL)
 			return MHD_NO;
@@ -299,6 +349,20 @@ static bool extra_options(struct api_server *srv, const struct api_config *cfg,
 	return true;
 }
 
+/* tls_usable checks that TLS is asked for with both a certificate and a key, and can be served. */
+static bool tls_usable(const struct api_config *cfg, char *err, size_t errlen)
+{
+	if ((cfg->tls_cert_pem == NULL) != (cfg->tls_key_pem == NULL)) {
+		snprintf(err, errlen, "TLS needs both a certificate and a key");
+		return false;
+	}
+	if (cfg->tls_cert_pem != NULL && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		snprintf(err, errlen, "this libmicrohttpd was built without TLS support");
+		return false;
+	}
+	return true;
+}
+
 /* start_daemon starts libmicrohttpd: epoll, a thread pool, suspend/resume, TLS, the limits. */
 static bool start_daemon(struct api_server *srv, const struct api_config *cfg, char *err,
 			 size_t errlen)
@@ -318,17 +382,10 @@ static bool start_daemon(struct api_server *srv, const struct api_config *cfg, c
 		flags |= MHD_USE_NO_LISTEN_SOCKET;
 	else if (cfg->addr->sa_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	if ((cfg->tls_cert_pem == NULL) != (cfg->tls_key_pem == NULL)) {
-		snprintf(err, errlen, "TLS needs both a certificate and a key");
+	if (!tls_usable(cfg, err, errlen))
 		return false;
-	}
-	if (cfg->tls_cert_pem != NULL) {
-		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-			snprintf(err, errlen, "this libmicrohttpd was built without TLS support");
-			return false;
-		}
+	if (cfg->tls_cert_pem != NULL)
 		flags |= MHD_USE_TLS;
-	}
 	if (!extra_options(srv, cfg, extra)) {
 		snprintf(err, errlen, "out of memory");
 		return false;
@@ -339,7 +396,8 @@ static bool start_daemon(struct api_server *srv, const struct api_config *cfg, c
 		MHD_OPTION_SOCK_ADDR, cfg->addr,
 		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
 		cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_ARRAY, extra,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+		on_connection, srv, MHD_OPTION_ARRAY, extra,
 		MHD_OPTION_END);
 	atomic_store(&srv->starting, false);
 	if (srv->daemon == NULL) {
@@ -414,13 +472,16 @@ uint16_t api_port(const struct api_server *srv)
 	return srv->port;
 }
 
-/* drain waits until no request is in flight or drain_ms have passed. */
+/*
+ * drain waits until no request is in flight and every connection has sent a
+ * request head (or closed), or drain_ms have passed.
+ */
 static void drain(struct api_server *srv, unsigned drain_ms)
 {
 	uint64_t until = api_mono_ms() + drain_ms;
 
 	pthread_mutex_lock(&srv->lock);
-	while (srv->inflight > 0 && api_mono_ms() < until) {
+	while ((srv->inflight > 0 || srv->fresh > 0) && api_mono_ms() < until) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 50 * 1000000L;

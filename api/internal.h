@@ -119,6 +119,7 @@ struct api_server {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	unsigned inflight; /* requests begun and not completed */
+	unsigned fresh;	   /* connections that sent no request head yet (see api_stop) */
 	atomic_bool stopping;
 	char *tls_cert, *tls_key;  /* PEM text (NULL: plain HTTP); libmicrohttpd points into them */
 	atomic_bool starting;	   /* MHD_start_daemon() is running: its messages are errors */

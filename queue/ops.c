@@ -5,7 +5,9 @@
 #include "crc32c.h"
 #include "engine.h"
 
-#define CONTROL_BYTES (REC_HEADER_BYTES + 8u) /* the largest control record */
+/* The sizes of control records: a reservation must match what is written, record by record. */
+#define TIMED_BYTES (REC_HEADER_BYTES + 8u) /* lease, release and extend carry a time */
+#define PLAIN_BYTES REC_HEADER_BYTES	     /* pop, ack, purge */
 #define BATCH_BYTES_MAX (1ull << 30)
 
 /* begin looks up name for an operation and returns it locked; NOTFOUND when absent. */
@@ -262,7 +264,7 @@ static enum queue_err deliver(struct queue_store *st, const char *name, size_t l
 		return err == QUEUE_NOTFOUND ? QUEUE_OK : err;
 	struct queue *q = r.q;
 	size_t n = q->depth < limit ? (size_t)q->depth : limit;
-	if (n > 0 && (err = writable(q, NULL, n, CONTROL_BYTES)) == QUEUE_OK)
+	if (n > 0 && (err = writable(q, NULL, n, lease ? TIMED_BYTES : PLAIN_BYTES)) == QUEUE_OK)
 		err = msgs_init(out, n);
 	if (n == 0 || err != QUEUE_OK) {
 		read_end(&r, true);
@@ -316,7 +318,7 @@ enum queue_err queue_ack(struct queue_store *st, const char *name, uint64_t id, 
 	enum queue_err err = begin(st, name, false, ticket, &q);
 	if (err != QUEUE_OK)
 		return err;
-	if ((err = writable(q, NULL, 1, CONTROL_BYTES)) != QUEUE_OK || (err = leased(q, id, lease, &e)))
+	if ((err = writable(q, NULL, 1, PLAIN_BYTES)) != QUEUE_OK || (err = leased(q, id, lease, &e)))
 		return fail(q, err);
 	qlog_append(q, REC_ACK, 0, id, NULL, 0, NULL, NULL);
 	return done(q, ticket, false);
@@ -330,7 +332,7 @@ enum queue_err queue_release(struct queue_store *st, const char *name, uint64_t 
 	enum queue_err err = begin(st, name, false, ticket, &q);
 	if (err != QUEUE_OK)
 		return err;
-	if ((err = writable(q, NULL, 1, CONTROL_BYTES)) != QUEUE_OK || (err = leased(q, id, lease, &e)))
+	if ((err = writable(q, NULL, 1, TIMED_BYTES)) != QUEUE_OK || (err = leased(q, id, lease, &e)))
 		return fail(q, err);
 	const struct queue_settings *s = &q->meta.settings;
 	if (s->max_deliveries > 0 && e->deliveries >= s->max_deliveries && s->dead_letter[0]) {
@@ -355,7 +357,7 @@ enum queue_err queue_extend(struct queue_store *st, const char *name, uint64_t i
 	enum queue_err err = begin(st, name, false, ticket, &q);
 	if (err != QUEUE_OK)
 		return err;
-	if ((err = writable(q, NULL, 1, CONTROL_BYTES)) != QUEUE_OK || (err = leased(q, id, lease, &e)))
+	if ((err = writable(q, NULL, 1, TIMED_BYTES)) != QUEUE_OK || (err = leased(q, id, lease, &e)))
 		return fail(q, err);
 	uint64_t until = store_now(st) + ttl_ms;
 	uint8_t body[8];
@@ -372,7 +374,7 @@ enum queue_err queue_purge(struct queue_store *st, const char *name, struct queu
 	enum queue_err err = begin(st, name, false, ticket, &q);
 	if (err != QUEUE_OK)
 		return err;
-	if ((err = writable(q, NULL, 1, CONTROL_BYTES)) != QUEUE_OK)
+	if ((err = writable(q, NULL, 1, PLAIN_BYTES)) != QUEUE_OK)
 		return fail(q, err);
 	qlog_append(q, REC_PURGE, 0, q->next_seq - 1, NULL, 0, NULL, NULL);
 	qlog_trim_front(q);

@@ -298,7 +298,7 @@ enum queue_err qf_open(struct queue_store *st, const char *name, struct queue_re
 	settings_sane(&q->meta.settings);
 	if ((err = load_segments(q, rep)) != QUEUE_OK)
 		goto fail;
-	if ((err = replay_queue(q, meta_valid, rep)) != QUEUE_OK)
+	if ((err = replay_queue(q, rep)) != QUEUE_OK)
 		goto fail;
 	if (q->nsegs > 0) {
 		uint64_t size = q->segs[q->nsegs - 1]->size * 2;

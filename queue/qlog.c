@@ -50,8 +50,8 @@ bool qlog_space_ok(struct queue *q, uint64_t bytes)
 	return space_ok(q, bytes);
 }
 
-/* roll starts a new segment big enough for bytes of records. */
-static enum queue_err roll(struct queue *q, uint64_t bytes)
+/* roll starts a new segment big enough for bytes of records, the first of which gets seq first_seq. */
+static enum queue_err roll(struct queue *q, uint64_t bytes, uint64_t first_seq)
 {
 	struct queue_store_options *o = &q->store->opts;
 	uint64_t size = q->next_seg_size;
@@ -71,7 +71,7 @@ static enum queue_err roll(struct queue *q, uint64_t bytes)
 	struct segment *last = q->nsegs ? q->segs[q->nsegs - 1] : NULL;
 	struct seg_header h = {
 		.number = last ? last->number + 1 : q->meta.first_segment ? q->meta.first_segment : 1,
-		.first_seq = q->next_seq,
+		.first_seq = first_seq,
 		.size = size,
 		.created_ms = store_now(q->store),
 		.epoch = q->meta.epoch,
@@ -87,27 +87,48 @@ static enum queue_err roll(struct queue *q, uint64_t bytes)
 	return QUEUE_OK;
 }
 
+/* unroll removes the segments from index from on, made ahead for a call that failed. */
+static void unroll(struct queue *q, size_t from)
+{
+	while (q->nsegs > from) {
+		struct segment *s = q->segs[--q->nsegs];
+		seg_unlink(q->dirfd, s->number);
+		seg_release(s);
+	}
+}
+
+/* takes says whether segment s can take the record that gets seq next. */
+static bool takes(const struct segment *s, uint64_t used, uint64_t size, uint64_t next)
+{
+	if (s->sealed || used + size > s->size)
+		return false;
+	return used > SEG_HEADER_BYTES || s->first_seq == next;
+}
+
 /*
  * qlog_reserve makes sure the n records of sizes[i] bytes (or each bytes when
  * sizes is NULL) fit in the active segment and the ones after it, creating
- * segments ahead as needed, so that a batch is never half written: it either
- * fails here with nothing written, or every record of it fits.
+ * segments ahead as needed, each named with the seq of the record that will
+ * open it. So a batch is never half written: it fails here with nothing
+ * written (and nothing made), or every record of it fits.
  */
 enum queue_err qlog_reserve(struct queue *q, const uint64_t *sizes, size_t n, uint64_t each)
 {
-	size_t at = q->active;
+	size_t at = q->active, made = q->nsegs;
 	uint64_t used = q->nsegs ? q->segs[at]->write_off : 0;
 	for (size_t i = 0; i < n || (n == 0 && q->nsegs == 0); i++) {
 		uint64_t size = n == 0 ? 0 : sizes != NULL ? sizes[i] : each;
-		while (q->nsegs == 0 || q->segs[at]->sealed || used + size > q->segs[at]->size) {
+		while (q->nsegs == 0 || !takes(q->segs[at], used, size, q->next_seq + i)) {
 			if (q->nsegs > 0 && at + 1 < q->nsegs) {
 				at++;
 				used = q->segs[at]->write_off;
 				continue;
 			}
-			enum queue_err err = roll(q, size);
-			if (err != QUEUE_OK)
+			enum queue_err err = roll(q, size, q->next_seq + i);
+			if (err != QUEUE_OK) {
+				unroll(q, made);
 				return err;
+			}
 			at = q->nsegs - 1;
 			used = q->segs[at]->write_off;
 		}
@@ -121,8 +142,8 @@ enum queue_err qlog_reserve(struct queue *q, const uint64_t *sizes, size_t n, ui
 void qlog_append(struct queue *q, uint8_t type, uint8_t flags, uint64_t word, const void *body,
 		 uint32_t body_len, struct segment **seg_out, uint64_t *off_out)
 {
-	while (q->segs[q->active]->sealed ||
-	       q->segs[q->active]->write_off + rec_size(body_len) > q->segs[q->active]->size) {
+	while (q->active + 1 < q->nsegs &&
+	       !takes(q->segs[q->active], q->segs[q->active]->write_off, rec_size(body_len), q->next_seq)) {
 		seg_drop_behind(q->segs[q->active], q->segs[q->active]->size);
 		q->active++; /* qlog_reserve made the segment this record goes to */
 	}
@@ -239,6 +260,8 @@ static void apply_data(struct queue *q, const struct rec_header *h, const uint8_
 		.len = h->body_len,
 		.state = ENTRY_GONE,
 	};
+	if (q->idx.tail > 0 && q->idx.e[q->idx.tail - 1].id >= e.id)
+		return; /* ids only grow; recovery never applies an older one */
 	if (!idx_append(&q->idx, &e))
 		return; /* only possible during replay; the caller reserved otherwise */
 	struct entry *p = &q->idx.e[q->idx.tail - 1];

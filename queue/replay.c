@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "engine.h"
 #include "replay.h"
@@ -17,15 +18,18 @@ struct pending {
 struct scan {
 	struct queue *q;
 	struct queue_recovery *rep;
-	uint64_t expected;    /* the seq the next record must have; 0 before the first */
-	uint32_t epoch_floor; /* records never go back in epoch ... */
-	uint32_t epoch_cap;   /* ... nor beyond the meta's */
+	uint64_t expected;    /* the seq the next record must have */
+	uint32_t epoch_floor; /* records never go back in epoch */
 	uint32_t max_epoch;
 	struct pending *batch; /* records of a batch whose last record is not read yet */
 	size_t nbatch, cap;
+	bool irregular;	       /* something was cut or skipped: appends go to a new segment */
 	bool past_rp;
 	uint64_t totals_at_rp[TOTAL_COUNT];
 };
+
+/* Seqs above this are damage: ids must never wrap. */
+#define SEQ_MAX (1ull << 62)
 
 /* problem tells the store's on_problem hook, if any, of damage at off in segment s. */
 static void problem(struct queue *q, const struct segment *s, uint64_t off, const char *what)
@@ -48,27 +52,26 @@ static void report(struct scan *sc, const struct segment *s, uint64_t off, const
 			 s->number, off, what);
 }
 
-/* valid_at decodes the record at off and says whether it continues the log. */
+/*
+ * valid_at decodes the record at off and says whether it continues the log:
+ * its seq is the expected one (with any_seq, at least that), its epoch is not
+ * below the previous record's (nor its segment's), and its body checks. The rules use only this segment and what came before in it, so
+ * every recovery of the same bytes decides the same way.
+ */
 static bool valid_at(struct scan *sc, const struct segment *s, uint64_t off, bool any_seq,
 		     struct rec_header *h)
 {
-	if (rec_read(s->map + off, s->size - off, h) != REC_VALID)
+	if (rec_read(s->map + off, s->size - off, h) != REC_VALID || h->seq >= SEQ_MAX)
 		return false;
-	/* A segment's header may move the seq forward: recovery does so when it must skip ids. */
-	bool jump = off == SEG_HEADER_BYTES && h->seq == s->first_seq && h->seq > sc->expected;
-	if (any_seq ? h->seq < sc->expected : sc->expected != 0 && h->seq != sc->expected && !jump)
+	if (any_seq ? h->seq < sc->expected : h->seq != sc->expected)
 		return false;
-	if (h->epoch < sc->epoch_floor || h->epoch > sc->epoch_cap)
+	if (h->epoch < sc->epoch_floor)
 		return false;
 	/*
-	 * Bodies before the recovery point were checked when it was written, unless
-	 * the file was cut since, or this is an inspection, which checks everything.
+	 * Every body is checked on every open (CRC32C runs at memory speed): a scan
+	 * that trusted older bodies could decide differently from one that did not.
 	 */
-	const struct meta *m = &sc->q->meta;
-	bool trusted = !s->resized && !sc->q->store->opts.read_only;
-	bool checked = !any_seq && trusted &&
-		       (s->number < m->rp_segment || (s->number == m->rp_segment && off < m->rp_offset));
-	return checked || rec_body_ok(s->map + off, h);
+	return rec_body_ok(s->map + off, h);
 }
 
 /* resync looks past a damaged record for the next valid one; 0 when there is none. */
@@ -139,6 +142,16 @@ static uint64_t zero_tail(struct segment *s, uint64_t end, bool write)
 	return zeroed;
 }
 
+/* drop_batch forgets an open batch that cannot have been completed. */
+static void drop_batch(struct scan *sc, const struct segment *s, uint64_t off)
+{
+	if (sc->nbatch == 0)
+		return;
+	report(sc, s, off, "incomplete batch dropped");
+	sc->nbatch = 0;
+	sc->irregular = true;
+}
+
 /*
  * scan_segment replays one segment. tail says that no later segment holds a
  * record, so damage with nothing valid after it is the torn end of the log.
@@ -146,6 +159,22 @@ static uint64_t zero_tail(struct segment *s, uint64_t end, bool write)
  */
 static bool scan_segment(struct scan *sc, struct segment *s, bool tail)
 {
+	s->end_seq = s->first_seq;
+	s->ends_open = false;
+	if (s->first_seq < sc->expected) {
+		/* Seqs never go back: such a segment cannot belong to this log. */
+		report(sc, s, 0, "segment out of order");
+		sc->irregular = true;
+		s->skipped = true;
+		return true;
+	}
+	/* A segment starts at the seq its header names: continuing the log, or moving it on. */
+	if (s->first_seq != sc->expected)
+		drop_batch(sc, s, SEG_HEADER_BYTES);
+	sc->expected = s->first_seq;
+	sc->epoch_floor = s->epoch;
+	if (s->epoch > sc->max_epoch)
+		sc->max_epoch = s->epoch; /* the next epoch must pass every segment's floor */
 	uint64_t off = SEG_HEADER_BYTES;
 	while (off < s->size) {
 		struct rec_header h;
@@ -156,11 +185,14 @@ static bool scan_segment(struct scan *sc, struct segment *s, bool tail)
 			uint64_t next = resync(sc, s, off);
 			if (next == 0 && tail)
 				break; /* a torn tail: the end of the log */
-			/* Records of a batch around the damage stay pending: kept if the batch ends, else cut. */
 			report(sc, s, off, "damaged record");
+			sc->irregular = true;
 			if (next == 0)
 				break;
 			valid_at(sc, s, next, true, &h);
+			/* One lost record may sit inside a batch that ends later; more lost ones may hide its end. */
+			if (h.seq != sc->expected + 1)
+				drop_batch(sc, s, next);
 			off = next;
 		}
 		if (!batch_add(sc, &h, s, off))
@@ -174,6 +206,8 @@ static bool scan_segment(struct scan *sc, struct segment *s, bool tail)
 			batch_apply(sc);
 	}
 	s->write_off = off;
+	s->end_seq = sc->expected;
+	s->ends_open = sc->nbatch > 0;
 	s->synced_off = SEG_HEADER_BYTES; /* read from the page cache: the open checkpoint syncs it */
 	return true;
 }
@@ -187,14 +221,45 @@ static void cut_batch(struct scan *sc)
 	struct queue *q = sc->q;
 	const struct pending *first = &sc->batch[0];
 	sc->expected = first->h.seq;
+	sc->irregular = true;
 	for (size_t i = 0; i < q->nsegs; i++) {
 		struct segment *s = q->segs[i];
-		if (s->number > first->seg->number)
+		if (s->number > first->seg->number) {
 			s->write_off = SEG_HEADER_BYTES;
-		else if (s == first->seg)
+			s->end_seq = s->first_seq;
+		} else if (s == first->seg) {
 			s->write_off = first->off;
+			s->end_seq = first->h.seq;
+		}
+		s->ends_open = false;
 	}
 	sc->nbatch = 0;
+}
+
+/*
+ * drop_skipped takes segments that are not part of the log out of the list
+ * and, unless inspecting, moves their files aside (never deleting them), so
+ * that the next recovery, seeing a changed log, cannot take them back in.
+ */
+static void drop_skipped(struct queue *q)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < q->nsegs; i++) {
+		struct segment *s = q->segs[i];
+		if (!s->skipped) {
+			q->segs[w++] = s;
+			continue;
+		}
+		if (!q->store->opts.read_only) {
+			char file[40], aside[56];
+			seg_file_name(file, sizeof(file), s->number);
+			snprintf(aside, sizeof(aside), "%s.damaged", file);
+			if (renameat(q->dirfd, file, q->dirfd, aside) == 0)
+				fsync(q->dirfd);
+		}
+		seg_release(s);
+	}
+	q->nsegs = w;
 }
 
 /* has_records says whether segment s holds anything but its header. */
@@ -204,9 +269,9 @@ static bool has_records(const struct segment *s)
 	return rec_read(s->map + SEG_HEADER_BYTES, s->size - SEG_HEADER_BYTES, &h) != REC_ZERO;
 }
 
-enum queue_err replay_queue(struct queue *q, bool meta_valid, struct queue_recovery *rep)
+enum queue_err replay_queue(struct queue *q, struct queue_recovery *rep)
 {
-	struct scan sc = { .q = q, .rep = rep, .epoch_cap = meta_valid ? q->meta.epoch : UINT32_MAX };
+	struct scan sc = { .q = q, .rep = rep };
 	enum queue_err err = QUEUE_OK;
 	size_t tail = 0;
 	for (size_t i = 0; i < q->nsegs; i++)
@@ -220,6 +285,7 @@ enum queue_err replay_queue(struct queue *q, bool meta_valid, struct queue_recov
 	if (sc.nbatch > 0)
 		cut_batch(&sc);
 	free(sc.batch);
+	drop_skipped(q);
 	/* Appends go on in the last segment that holds records; the tails are zeroed. */
 	q->active = 0;
 	for (size_t i = 0; i < q->nsegs; i++) {
@@ -237,14 +303,19 @@ enum queue_err replay_queue(struct queue *q, bool meta_valid, struct queue_recov
 		memcpy(sc.totals_at_rp, q->totals, sizeof(sc.totals_at_rp));
 	for (int i = 0; i < TOTAL_COUNT; i++)
 		q->totals[i] = q->meta.totals[i] + (q->totals[i] - sc.totals_at_rp[i]);
-	q->next_seq = sc.expected > q->meta.rp_seq ? sc.expected : q->meta.rp_seq;
+	/* Ids are never reused, even after damage: the next one is above everything seen. */
+	q->next_seq = q->meta.rp_seq > 1 ? q->meta.rp_seq : 1;
 	for (size_t i = 0; i < q->nsegs; i++)
-		if (q->next_seq < q->segs[i]->first_seq)
-			q->next_seq = q->segs[i]->first_seq; /* ids are never reused, even after damage */
-	if (q->next_seq == 0)
-		q->next_seq = 1;
-	if (sc.expected != 0 && q->next_seq > sc.expected && q->nsegs > 0 && !q->store->opts.read_only)
-		q->segs[q->active]->sealed = true; /* continue in a new segment whose header says the new seq */
+		if (q->next_seq < q->segs[i]->end_seq)
+			q->next_seq = q->segs[i]->end_seq;
+	/*
+	 * Appends go on after the last record of the active segment only when the
+	 * seq there is the next one; otherwise they start a new segment whose header
+	 * records the jump. Empty segments after the active one take no appends.
+	 */
+	for (size_t i = q->active; i < q->nsegs && !q->store->opts.read_only; i++)
+		if (i > q->active || q->segs[i]->end_seq != q->next_seq || q->segs[i]->ends_open)
+			q->segs[i]->sealed = true;
 	q->meta.epoch = (sc.max_epoch > q->meta.epoch ? sc.max_epoch : q->meta.epoch) + 1;
 	return err;
 }

@@ -10,8 +10,8 @@
  * replay_queue scans q->segs in order, applies every valid record to q's
  * index, cuts a torn tail of the last segment (zeroing what follows), reports
  * damage before it in *rep, and sets q->next_seq, q->totals and a new epoch
- * in q->meta. meta_valid says whether q->meta was read from disk. Errors: QUEUE_NOMEM.
+ * in q->meta. Errors: QUEUE_NOMEM.
  */
-enum queue_err replay_queue(struct queue *q, bool meta_valid, struct queue_recovery *rep);
+enum queue_err replay_queue(struct queue *q, struct queue_recovery *rep);
 
 #endif

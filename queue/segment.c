@@ -78,6 +78,7 @@ enum queue_err seg_create(int dirfd, const struct seg_header *h, queue_alloc_fn 
 	seg_header_write(s->map, h);
 	s->number = h->number;
 	s->first_seq = h->first_seq;
+	s->epoch = h->epoch;
 	s->write_off = SEG_HEADER_BYTES;
 	s->synced_off = SEG_HEADER_BYTES;
 	s->dropped_off = 0;
@@ -134,6 +135,7 @@ enum queue_err seg_open(int dirfd, uint64_t number, queue_alloc_fn alloc, struct
 	s->size = size & ~(uint64_t)7u;
 	s->number = number;
 	s->first_seq = h.first_seq;
+	s->epoch = h.epoch;
 	s->write_off = SEG_HEADER_BYTES;
 	s->synced_off = SEG_HEADER_BYTES;
 	close(fd);

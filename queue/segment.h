@@ -18,7 +18,11 @@
  */
 struct segment {
 	uint64_t number;
-	uint64_t first_seq;
+	uint64_t first_seq;   /* the seq of its first record */
+	uint64_t end_seq;     /* recovery: the seq after its last valid record */
+	bool ends_open;	      /* recovery: its last valid record is in a batch that never ended */
+	bool skipped;	      /* recovery: not part of the log (seqs out of order) */
+	uint32_t epoch;	      /* the queue's epoch when it was made: its records have no lower one */
 	uint64_t size;	      /* usable bytes */
 	uint64_t map_size;    /* bytes mapped */
 	bool sealed;	      /* damaged from outside: takes no appends */

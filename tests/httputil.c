@@ -157,10 +157,19 @@ bool th_start(struct th_server *s, const char *const *extra)
 	return false;
 }
 
+/* print_log copies the server's log to stderr, so a failure in teardown shows its cause. */
+static void print_log(const struct th_server *s)
+{
+	char *log = read_log(s->log);
+
+	fprintf(stderr, "---- %s ----\n%s---- end of log ----\n", s->log, log ? log : "");
+	free(log);
+}
+
 int th_stop(struct th_server *s, int sig)
 {
 	uint64_t until = tu_now_ms() + (th_wrapped() ? 60000 : 10000);
-	int status;
+	int status, code = -1;
 
 	if (s->pid <= 0)
 		return -1;
@@ -175,19 +184,15 @@ int th_stop(struct th_server *s, int sig)
 	}
 	s->pid = -1;
 	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return -1;
-}
-
-/* print_log copies the server's log to stderr, so a failure in teardown shows its cause. */
-static void print_log(const struct th_server *s)
-{
-	char *log = read_log(s->log);
-
-	fprintf(stderr, "---- %s ----\n%s---- end of log ----\n", s->log, log ? log : "");
-	free(log);
+		code = WEXITSTATUS(status);
+	else if (WIFSIGNALED(status))
+		code = 128 + WTERMSIG(status);
+	/* A server that does not stop cleanly when asked shows why, whoever checks the status. */
+	if (sig != SIGKILL && code != 0) {
+		print_log(s);
+		fprintf(stderr, "th_stop: mmqd exited with status %d on signal %d\n", code, sig);
+	}
+	return code;
 }
 
 void th_teardown(struct th_server *s)
@@ -200,7 +205,6 @@ void th_teardown(struct th_server *s)
 	 * would not stop makes the test binary fail.
 	 */
 	if (status == TH_TOOL_ERROR || status >= 128) {
-		print_log(s);
 		fprintf(stderr, "th_teardown: mmqd exited with status %d on SIGTERM\n", status);
 		abort();
 	}

@@ -48,7 +48,8 @@ bool th_wrapped(void);
 /*
  * th_start starts $MMQD --listen 127.0.0.1:0 --data-dir s->data, plus extra
  * arguments (NULL-terminated list, may be NULL), and waits until its log names
- * the port. Returns false (server killed) when it does not start in 15 s.
+ * the port. Returns false (server killed) when it does not start in 15 s
+ * (120 s under $MMQD_WRAPPER).
  */
 bool th_start(struct th_server *s, const char *const *extra);
 

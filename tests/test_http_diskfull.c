@@ -1,4 +1,4 @@
-/* test_http_diskfull.c: mmqd on a really full file system: 507 disk_full, nothing acknowledged lost, writes resume. */
+/* test_http_diskfull.c: mmqd on a really full file system: 507, nothing acknowledged lost. */
 #include <criterion/criterion.h>
 #include <cJSON.h>
 #include <errno.h>
@@ -71,7 +71,7 @@ static bool mount_ext4(unsigned mib)
 	return run((const char *const[]){ "mount", "-o", "loop", image, srv.data, NULL }) == 0;
 }
 
-/* mount_small mounts a file system of mib MiB on srv.data (ext4 unless tmpfs), or skips the test. */
+/* mount_small mounts mib MiB of ext4 (or tmpfs) on srv.data, or skips the test. */
 static void mount_small(unsigned mib, bool tmpfs)
 {
 	char opt[32];
@@ -140,7 +140,7 @@ static void setup(void)
 	acked = 0;
 }
 
-/* teardown stops the server before unmounting, then lets th_teardown judge its exit and clean up. */
+/* teardown stops the server, unmounts, judges the server's exit as th_teardown does, cleans up. */
 static void teardown(void)
 {
 	int status = srv.pid > 0 ? th_stop(&srv, SIGTERM) : 0;
@@ -175,7 +175,7 @@ static char *make_payload(size_t k)
 	return p;
 }
 
-/* enqueue sends the next message to queue q; a 201 is remembered as acknowledged. Returns the status. */
+/* enqueue sends the next message to q and returns the status; a 201 is remembered. */
 static long enqueue(const char *q)
 {
 	char path[128];
@@ -228,7 +228,7 @@ static void healthy(void)
 	th_resp_free(&r);
 }
 
-/* expect_exact checks that body holds every acknowledged message, byte for byte, and nothing else. */
+/* expect_exact checks that body holds every acknowledged message byte for byte, and no other. */
 static void expect_exact(const char *body)
 {
 	cJSON *root = cJSON_Parse(body);
@@ -273,7 +273,7 @@ static void expect_all_poppable(const char *q)
 	th_resp_free(&r);
 }
 
-/* expect_big_batch_refused sends q a batch larger than what its segment has left: 507, nothing stored. */
+/* expect_big_batch_refused sends q a batch larger than its segment's room left: 507. */
 static void expect_big_batch_refused(const char *q)
 {
 	char path[128], *one = make_payload(MAX_MSGS), *batch = malloc(3 * PAYLOAD_PAD + 256);

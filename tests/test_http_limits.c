@@ -1,4 +1,4 @@
-/* test_http_limits.c: the caps on queues, connections per address and long polls, and numbers out of range. */
+/* test_http_limits.c: the caps on queues, connections per address and long polls, numbers out of range, bad options. */
 #include <criterion/criterion.h>
 #include <cJSON.h>
 #include <errno.h>
@@ -379,71 +379,6 @@ Test(http_limits, numeric_settings_must_be_whole_numbers_in_range)
 	}
 }
 
-/* raw_exchange sends req on a new connection and returns what comes back within ms (caller frees). */
-static char *raw_exchange(const char *req, size_t len, unsigned ms)
-{
-	int fd = th_raw(&srv);
-	char *buf = calloc(1, 65536);
-	size_t got = 0;
-	uint64_t until = tu_now_ms() + ms;
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(send(fd, req, len, MSG_NOSIGNAL), (ssize_t)len);
-	while (got < 65535 && tu_now_ms() < until) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		ssize_t n;
-		if (poll(&p, 1, 50) <= 0)
-			continue;
-		n = recv(fd, buf + got, 65535 - got, 0);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	return buf;
-}
-
-/* expect_raw asserts that the answer to a POST with content-length header cl starts with status. */
-static void expect_raw(const char *path, const char *cl, const char *status, const char *has)
-{
-	char req[512];
-	char *reply;
-	int n = snprintf(req, sizeof(req), "POST %s HTTP/1.1\r\nHost: x\r\n%s\r\n12345", path, cl);
-
-	reply = raw_exchange(req, (size_t)n, th_wrapped() ? 10000 : 1500);
-	cr_assert(strncmp(reply, status, strlen(status)) == 0, "%s%s: %s", path, cl, reply);
-	cr_assert(strstr(reply, has) != NULL, "%s%s: %s", path, cl, reply);
-	cr_assert(strstr(reply, "Connection: close") != NULL, "%s%s: %s", path, cl, reply);
-	free(reply);
-}
-
-Test(http_limits, bad_content_length_headers_are_refused_and_the_connection_closed)
-{
-	cr_assert(th_start(&srv, NULL));
-	/* Not a decimal number: libmicrohttpd answers 400 itself, before mmqd sees the request. */
-	expect_raw("/v1/queues/h/messages", "Content-Length: -5\r\n", "HTTP/1.1 400 ", "<html>");
-	expect_raw("/v1/queues/h/messages", "Content-Length: 1e3\r\n", "HTTP/1.1 400 ", "<html>");
-	expect_raw("/v1/queues/h/messages", "Content-Length: 0x10\r\n", "HTTP/1.1 400 ", "<html>");
-	expect_raw("/v1/queues/h/messages", "Content-Length: 5 5\r\n", "HTTP/1.1 400 ", "<html>");
-	/* Beyond 2^64-1: libmicrohttpd answers 413 itself. */
-	expect_raw("/v1/queues/h/messages", "Content-Length: 18446744073709551616\r\n",
-		   "HTTP/1.1 413 ", "<html>");
-	/* Huge but well formed: mmqd answers 413 before reading the body. */
-	expect_raw("/v1/queues/h/messages", "Content-Length: 18446744073709551615\r\n",
-		   "HTTP/1.1 413 ", "\"code\":\"message_too_large\"");
-	expect_raw("/v1/queues/h/messages/batch", "Content-Length: 18446744073709551615\r\n",
-		   "HTTP/1.1 413 ", "\"code\":\"request_too_large\"");
-	expect_raw("/v1/queues/h", "Content-Length: 9223372036854775808\r\n", "HTTP/1.1 413 ",
-		   "\"code\":\"request_too_large\"");
-	/* Two lengths: refused rather than guessed at. */
-	expect_raw("/v1/queues/h/messages", "Content-Length: 5\r\nContent-Length: 7\r\n",
-		   "HTTP/1.1 400 ", E_PARAM);
-	expect_raw("/v1/queues/h/messages", "Content-Length: 5\r\ncontent-length: 5\r\n",
-		   "HTTP/1.1 400 ", E_PARAM);
-	expect("GET", "/v1/queues/h", NULL, 404, NULL);
-	expect("GET", "/healthz", NULL, 200, NULL);
-}
-
 /* mmqd_exit runs $MMQD with args (NULL-terminated) and returns its exit status. */
 static int mmqd_exit(const char *const *args)
 {
@@ -483,4 +418,21 @@ Test(http_limits, limit_options_out_of_range_exit_2)
 			cr_assert_eq(mmqd_exit(args), 0, "%s 1000000", flags[f]);
 		}
 	}
+}
+
+Test(http_limits, unusable_token_files_stop_mmqd_with_exit_1)
+{
+	char *empty = tu_path(srv.dir, "empty-token"), *missing = tu_path(srv.dir, "missing");
+	FILE *f = fopen(empty, "w");
+	const char *const none[] = { "--auth-token-file", missing, "--data-dir", srv.data,
+				     "--listen", "127.0.0.1:0", NULL };
+	const char *const blank[] = { "--auth-token-file", empty, "--data-dir", srv.data,
+				      "--listen", "127.0.0.1:0", NULL };
+
+	fputs(" \n\n", f);
+	fclose(f);
+	cr_assert_eq(mmqd_exit(none), 1);
+	cr_assert_eq(mmqd_exit(blank), 1);
+	free(empty);
+	free(missing);
 }
