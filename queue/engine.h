@@ -53,6 +53,7 @@ struct queue {
 	uint64_t written_bytes;	  /* record bytes in the live segments, live or not */
 	uint64_t next_timer_ms;	  /* earliest timer, UINT64_MAX when none */
 	bool replaying;
+	bool open_batch;	  /* the last record appended has MORE: the next one continues its batch */
 	uint64_t replayed; /* records applied when the queue was opened */
 };
 

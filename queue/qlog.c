@@ -148,6 +148,10 @@ void qlog_append(struct queue *q, uint8_t type, uint8_t flags, uint64_t word, co
 		q->active++; /* qlog_reserve made the segment this record goes to */
 	}
 	struct segment *s = q->segs[q->active];
+	/* A record that does not continue a batch starts one: recovery can then tell orphans apart. */
+	if (!q->open_batch)
+		flags |= REC_FLAG_FIRST;
+	q->open_batch = (flags & REC_FLAG_MORE) != 0;
 	struct rec_header h = {
 		.type = type,
 		.flags = flags,

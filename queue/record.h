@@ -12,6 +12,7 @@
 #define REC_HEADER_BYTES 48u
 #define SEG_HEADER_BYTES 4096u
 #define REC_FLAG_MORE 0x01u    /* another record of the same batch follows */
+#define REC_FLAG_FIRST 0x02u   /* the first record of a batch (a single record is a batch of one) */
 
 enum rec_type {
 	REC_DATA = 1,

@@ -24,6 +24,8 @@ struct scan {
 	struct pending *batch; /* records of a batch whose last record is not read yet */
 	size_t nbatch, cap;
 	bool irregular;	       /* something was cut or skipped: appends go to a new segment */
+	bool orphans;	       /* skipping the rest of a batch whose start was lost */
+	bool at_start;	       /* no record read yet: a batch may have begun in a segment since freed */
 	bool past_rp;
 	uint64_t totals_at_rp[TOTAL_COUNT];
 };
@@ -45,6 +47,7 @@ static void problem(struct queue *q, const struct segment *s, uint64_t off, cons
 static void report(struct scan *sc, const struct segment *s, uint64_t off, const char *what)
 {
 	problem(sc->q, s, off, what);
+	sc->at_start = false;
 	sc->rep->corrupt_records++;
 	if (sc->rep->first_problem[0] == '\0')
 		snprintf(sc->rep->first_problem, sizeof(sc->rep->first_problem),
@@ -153,6 +156,39 @@ static void drop_batch(struct scan *sc, const struct segment *s, uint64_t off)
 }
 
 /*
+ * take_record adds a valid record to the open batch and applies the batch
+ * when it ends. A record that continues a batch whose start was lost is an
+ * orphan: it and the rest of its batch are skipped, so no part of a batch
+ * is ever applied without all of it. Returns false when out of memory.
+ */
+static bool take_record(struct scan *sc, struct segment *s, const struct rec_header *h, uint64_t off)
+{
+	if (h->epoch > sc->max_epoch)
+		sc->max_epoch = h->epoch;
+	sc->epoch_floor = h->epoch;
+	sc->expected = h->seq + 1;
+	bool at_start = sc->at_start;
+	sc->at_start = false;
+	if (h->flags & REC_FLAG_FIRST) {
+		drop_batch(sc, s, off);
+		sc->orphans = false;
+	} else if (sc->nbatch == 0 && !sc->orphans && !at_start) {
+		report(sc, s, off, "rest of a batch whose start is lost skipped");
+		sc->orphans = true;
+		sc->irregular = true;
+	}
+	if (sc->orphans) {
+		sc->orphans = (h->flags & REC_FLAG_MORE) != 0;
+		return true;
+	}
+	if (!batch_add(sc, h, s, off))
+		return false;
+	if (!(h->flags & REC_FLAG_MORE))
+		batch_apply(sc);
+	return true;
+}
+
+/*
  * scan_segment replays one segment. tail says that no later segment holds a
  * record, so damage with nothing valid after it is the torn end of the log.
  * A batch may go on into the next segment. Returns false when out of memory.
@@ -187,27 +223,20 @@ static bool scan_segment(struct scan *sc, struct segment *s, bool tail)
 				break; /* a torn tail: the end of the log */
 			report(sc, s, off, "damaged record");
 			sc->irregular = true;
+			/* A batch with a record missing is incomplete, whatever follows. */
+			drop_batch(sc, s, off);
 			if (next == 0)
 				break;
 			valid_at(sc, s, next, true, &h);
-			/* One lost record may sit inside a batch that ends later; more lost ones may hide its end. */
-			if (h.seq != sc->expected + 1)
-				drop_batch(sc, s, next);
 			off = next;
 		}
-		if (!batch_add(sc, &h, s, off))
+		if (!take_record(sc, s, &h, off))
 			return false;
-		if (h.epoch > sc->max_epoch)
-			sc->max_epoch = h.epoch;
-		sc->epoch_floor = h.epoch;
-		sc->expected = h.seq + 1;
 		off += rec_size(h.body_len);
-		if (!(h.flags & REC_FLAG_MORE))
-			batch_apply(sc);
 	}
 	s->write_off = off;
 	s->end_seq = sc->expected;
-	s->ends_open = sc->nbatch > 0;
+	s->ends_open = sc->nbatch > 0 || sc->orphans;
 	s->synced_off = SEG_HEADER_BYTES; /* read from the page cache: the open checkpoint syncs it */
 	return true;
 }
@@ -271,7 +300,7 @@ static bool has_records(const struct segment *s)
 
 enum queue_err replay_queue(struct queue *q, struct queue_recovery *rep)
 {
-	struct scan sc = { .q = q, .rep = rep };
+	struct scan sc = { .q = q, .rep = rep, .at_start = true };
 	enum queue_err err = QUEUE_OK;
 	size_t tail = 0;
 	for (size_t i = 0; i < q->nsegs; i++)

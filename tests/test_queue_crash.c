@@ -331,7 +331,12 @@ static void verify_round(const char *dir, const char *log, int round, uint64_t k
 	size_t nseen = 0, cap = 0;
 	memset(&m, 0, sizeof(m));
 	load_log(log, &m);
-	cr_assert_eq(queue_store_open(dir, &o, &st, NULL), QUEUE_OK, "round %d: reopen", round);
+	struct queue_recovery rep;
+	cr_assert_eq(queue_store_open(dir, &o, &st, &rep), QUEUE_OK, "round %d: reopen", round);
+	if (getenv("MMQ_CRASH_VERBOSE") != NULL)
+		fprintf(stderr, "round %d: records %llu corrupt %llu torn %llu %s\n", round,
+			(unsigned long long)rep.records, (unsigned long long)rep.corrupt_records,
+			(unsigned long long)rep.torn_bytes, rep.first_problem);
 	uint64_t now = tu_now_ms();
 	if (now < killed_at + LEASE_TTL_MS + 60)
 		tu_sleep_ms((unsigned)(killed_at + LEASE_TTL_MS + 60 - now));

