@@ -36,6 +36,8 @@ struct queue {
 	pthread_cond_t durable_cond;
 	bool deleted;
 	bool dirty_listed;	  /* on the store's dirty list (guarded by the store's sync_lock) */
+	bool syncing;		  /* a thread is syncing this queue */
+	bool sync_again;	  /* and another pass was asked for meanwhile */
 	struct queue *dirty_next; /* guarded by the store's sync_lock */
 	struct meta meta;	  /* settings and the last checkpoint written */
 	struct index idx;

@@ -310,16 +310,31 @@ static enum queue_err leased(struct queue *q, uint64_t id, uint64_t lease, struc
 	return QUEUE_OK;
 }
 
+/*
+ * begin_leased starts an ack, release or extend: queue name locked, room for
+ * one record of size bytes, and message id under lease token. On error
+ * nothing is held.
+ */
+static enum queue_err begin_leased(struct queue_store *st, const char *name, uint64_t id,
+				   uint64_t lease, uint64_t size, struct queue_ticket *ticket,
+				   struct queue **q, struct entry **e)
+{
+	enum queue_err err = begin(st, name, false, ticket, q);
+	if (err != QUEUE_OK)
+		return err;
+	if ((err = writable(*q, NULL, 1, size)) != QUEUE_OK || (err = leased(*q, id, lease, e)))
+		return fail(*q, err);
+	return QUEUE_OK;
+}
+
 enum queue_err queue_ack(struct queue_store *st, const char *name, uint64_t id, uint64_t lease,
 			 struct queue_ticket *ticket)
 {
 	struct queue *q;
 	struct entry *e;
-	enum queue_err err = begin(st, name, false, ticket, &q);
+	enum queue_err err = begin_leased(st, name, id, lease, PLAIN_BYTES, ticket, &q, &e);
 	if (err != QUEUE_OK)
 		return err;
-	if ((err = writable(q, NULL, 1, PLAIN_BYTES)) != QUEUE_OK || (err = leased(q, id, lease, &e)))
-		return fail(q, err);
 	qlog_append(q, REC_ACK, 0, id, NULL, 0, NULL, NULL);
 	return done(q, ticket, false);
 }
@@ -329,11 +344,9 @@ enum queue_err queue_release(struct queue_store *st, const char *name, uint64_t 
 {
 	struct queue *q;
 	struct entry *e;
-	enum queue_err err = begin(st, name, false, ticket, &q);
+	enum queue_err err = begin_leased(st, name, id, lease, TIMED_BYTES, ticket, &q, &e);
 	if (err != QUEUE_OK)
 		return err;
-	if ((err = writable(q, NULL, 1, TIMED_BYTES)) != QUEUE_OK || (err = leased(q, id, lease, &e)))
-		return fail(q, err);
 	const struct queue_settings *s = &q->meta.settings;
 	if (s->max_deliveries > 0 && e->deliveries >= s->max_deliveries && s->dead_letter[0]) {
 		qlog_set_state(q, e, ENTRY_MOVING);
@@ -354,11 +367,9 @@ enum queue_err queue_extend(struct queue_store *st, const char *name, uint64_t i
 {
 	struct queue *q;
 	struct entry *e;
-	enum queue_err err = begin(st, name, false, ticket, &q);
+	enum queue_err err = begin_leased(st, name, id, lease, TIMED_BYTES, ticket, &q, &e);
 	if (err != QUEUE_OK)
 		return err;
-	if ((err = writable(q, NULL, 1, TIMED_BYTES)) != QUEUE_OK || (err = leased(q, id, lease, &e)))
-		return fail(q, err);
 	uint64_t until = store_now(st) + ttl_ms;
 	uint8_t body[8];
 	le_put64(body, until);

@@ -204,6 +204,31 @@ static struct queue *next_dirty(struct queue_store *st, bool *stop)
 	return q;
 }
 
+/*
+ * sync_exclusive runs sync passes on q until nobody asked for another. Only
+ * one thread syncs a queue at a time: a request that comes in meanwhile is
+ * folded into the next pass (group commit) instead of a second, overlapping
+ * msync of the same pages from another thread.
+ */
+static void sync_exclusive(struct queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	if (q->syncing) {
+		q->sync_again = true;
+		pthread_mutex_unlock(&q->lock);
+		return;
+	}
+	q->syncing = true;
+	do {
+		q->sync_again = false;
+		pthread_mutex_unlock(&q->lock);
+		sync_queue(q);
+		pthread_mutex_lock(&q->lock);
+	} while (q->sync_again);
+	q->syncing = false;
+	pthread_mutex_unlock(&q->lock);
+}
+
 void *qsync_thread(void *arg)
 {
 	struct queue_store *st = arg;
@@ -211,7 +236,7 @@ void *qsync_thread(void *arg)
 		bool stop;
 		struct queue *q = next_dirty(st, &stop);
 		if (q != NULL) {
-			sync_queue(q);
+			sync_exclusive(q);
 			queue_unref(q);
 		} else if (st->opts.sync == QUEUE_SYNC_INTERVAL) {
 			qsync_interval_pass(st);
