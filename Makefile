@@ -10,23 +10,40 @@ DATA_DIR ?= ./data
 comma := ,
 BUILD ?= build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
 
-# Debian packages behind every pkg-config module we build against.
+# Debian packages behind every pkg-config module we build against, and behind the tools the
+# HTTP suites run (promtool and prometheus for metrics, openssl for TLS, systemd-analyze).
 BUILD_PKGS := pkg-config libmicrohttpd-dev libcjson-dev libcriterion-dev libcurl4-openssl-dev libsqlite3-dev
 PC_MODULES := libmicrohttpd libcjson criterion libcurl sqlite3
+TEST_PKGS := prometheus openssl systemd
+TEST_TOOLS := promtool prometheus openssl systemd-analyze
 
-# Check the build dependencies before anything else; as root on Debian or Ubuntu
-# install what is missing, otherwise stop and print the exact command.
-ifeq ($(filter clean format,$(MAKECMDGOALS)),)
-DEPS_STATUS := $(shell missing=; command -v pkg-config >/dev/null 2>&1 || missing=pkg-config; \
-  for m in $(PC_MODULES); do pkg-config --exists $$m 2>/dev/null || missing="$$missing $$m"; done; \
-  if [ -z "$$missing" ]; then echo ok; \
+ifneq ($(filter test-valgrind,$(MAKECMDGOALS)),)
+TEST_PKGS += valgrind
+TEST_TOOLS += valgrind
+endif
+
+# $(call ensure,WHAT,CHECK,PACKAGES) is a shell snippet that prints ok when CHECK succeeds;
+# otherwise, as root on Debian or Ubuntu, it installs PACKAGES, else it prints the command.
+ensure = if $(2); then echo ok; \
   elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-    echo "make: installing missing build dependencies ($$missing)" >&2; \
-    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BUILD_PKGS); } >&2 && echo ok; \
-  else echo "make: missing build dependencies ($$missing); install them with:" >&2; \
-    echo "  sudo apt-get install -y $(BUILD_PKGS)" >&2; fi)
+    echo "make: installing missing $(1): $(3)" >&2; \
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(3); } >&2 && echo ok; \
+  else echo "make: missing $(1); install them with:" >&2; \
+    echo "  sudo apt-get install -y $(3)" >&2; fi
+
+# Check the dependencies before anything else.
+ifeq ($(filter clean format,$(MAKECMDGOALS)),)
+DEPS_STATUS := $(shell $(call ensure,build dependencies,command -v pkg-config >/dev/null 2>&1 && \
+  pkg-config --exists $(PC_MODULES) 2>/dev/null,$(BUILD_PKGS)))
 ifneq ($(DEPS_STATUS),ok)
 $(error build dependencies are missing)
+endif
+endif
+ifneq ($(filter test test-http test-valgrind test-http-tsan,$(MAKECMDGOALS)),)
+TOOLS_STATUS := $(shell $(call ensure,test tools,(for t in $(TEST_TOOLS); do \
+  command -v $$t >/dev/null 2>&1 || exit 1; done),$(TEST_PKGS)))
+ifneq ($(TOOLS_STATUS),ok)
+$(error test tools are missing)
 endif
 endif
 
@@ -64,6 +81,7 @@ MMQD := $(BUILD)/mmqd
 
 # Tests: test_queue_*.c use the engine alone; test_http_*.c drive a real mmqd over sockets.
 TEST_UTIL_OBJ := $(BUILD)/tests/testutil.o
+QUEUE_TEST_OBJ := $(BUILD)/tests/queuetest.o
 HTTP_UTIL_OBJ := $(BUILD)/tests/httputil.o
 QUEUE_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_queue_*.c))
 HTTP_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_http_*.c))
@@ -104,7 +122,7 @@ $(API_LIB): $(API_OBJ)
 $(MMQD): $(SERVER_OBJ) $(API_LIB) $(QUEUE_LIB)
 	$(CC) $(LDFLAGS) $^ $(MHD_LIBS) $(CJSON_LIBS) -o $@
 
-$(QUEUE_TESTS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL_OBJ) $(QUEUE_LIB)
+$(QUEUE_TESTS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(QUEUE_TEST_OBJ) $(TEST_UTIL_OBJ) $(QUEUE_LIB)
 	$(CC) $(LDFLAGS) $^ $(CRITERION_LIBS) -o $@
 
 $(HTTP_TESTS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL_OBJ) $(HTTP_UTIL_OBJ) $(API_LIB) $(QUEUE_LIB)
@@ -163,12 +181,12 @@ POWERCUT_IMAGES ?= 1000
 CRASH_LOOP := $(BUILD)/tests/crash/crash_loop
 POWERCUT := $(BUILD)/tests/crash/powercut
 CRASH_LOOP_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(addprefix tests/crash/,crash_loop.c client.c journal.c check.c payload.c))
-POWERCUT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(addprefix tests/crash/,powercut.c image.c payload.c))
+POWERCUT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(addprefix tests/crash/,powercut.c scenario.c image.c payload.c))
 
 $(CRASH_LOOP): $(CRASH_LOOP_OBJ) $(TEST_UTIL_OBJ) $(HTTP_UTIL_OBJ)
 	$(CC) $(LDFLAGS) $^ $(CURL_LIBS) -o $@
 
-# --wrap=msync lets the power-cut test hold the engine's background syncs (see tests/crash/powercut.c).
+# --wrap=msync lets the power-cut test hold the engine's background syncs (see tests/crash/scenario.c).
 $(POWERCUT): $(POWERCUT_OBJ) $(TEST_UTIL_OBJ) $(QUEUE_LIB)
 	$(CC) $(LDFLAGS) -Wl,--wrap=msync $^ -o $@
 
