@@ -30,6 +30,12 @@ static bool grow(struct api_body *b, size_t need)
 	return true;
 }
 
+void body_reserve(struct api_body *b, size_t n)
+{
+	if (b->keep && n > 0 && n <= b->limit)
+		(void)grow(b, n);
+}
+
 enum body_result body_append(struct api_body *b, const char *p, size_t n)
 {
 	if (n > b->limit - b->len)

@@ -29,6 +29,13 @@ void body_init(struct api_body *b, size_t limit, bool keep);
  */
 enum body_result body_append(struct api_body *b, const char *p, size_t n);
 
+/*
+ * body_reserve makes room for n bytes up front (a body's announced length),
+ * so it is not copied again each time the buffer doubles. Bodies are still
+ * capped by the limit; a failure here is ignored (body_append grows as before).
+ */
+void body_reserve(struct api_body *b, size_t n);
+
 /* body_free frees the stored bytes and empties b. body_free on an empty body is a no-op. */
 void body_free(struct api_body *b);
 

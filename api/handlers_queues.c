@@ -66,6 +66,8 @@ enum api_step api_h_delete_queue(struct api_req *req)
 	if (!req->path.queue_ok)
 		return api_respond_error(req, API_E_INVALID_QUEUE_NAME);
 	err = queue_delete(req->srv->store, req->path.queue);
+	/* A queue made again later under this name has the default settings. */
+	atomic_fetch_add(&req->srv->settings_gen, 1);
 	if (err != QUEUE_OK)
 		return api_respond_queue_err(req, err, "queue_delete");
 	return api_respond_empty(req, 204);
@@ -175,6 +177,8 @@ enum api_step api_h_put_queue(struct api_req *req)
 	if (e != API_E_NONE)
 		return api_respond_error(req, e);
 	err = queue_put_settings(req->srv->store, req->path.queue, &s, mask, &created);
+	/* Connections look max_message_bytes up again (see message_limit in http.c). */
+	atomic_fetch_add(&req->srv->settings_gen, 1);
 	if (err != QUEUE_OK)
 		return api_respond_queue_err(req, err, "queue_put_settings");
 	return respond_stats(req, created ? 201 : 200);

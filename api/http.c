@@ -10,6 +10,9 @@
 
 #include "internal.h"
 
+/* The most a body's announced length reserves before its bytes arrive. */
+#define BODY_RESERVE_MAX (1u << 20)
+
 /* auth_ok compares the request's bearer token with the configured one in constant time. */
 static bool auth_ok(struct api_req *req)
 {
@@ -30,13 +33,31 @@ static bool auth_ok(struct api_req *req)
 	return diff == 0;
 }
 
-/* message_limit returns the largest single payload queue q accepts now. */
+/*
+ * message_limit returns the largest single payload queue q accepts now. The
+ * connection remembers the last answer until a queue's settings change
+ * (settings_gen moves): a client enqueues to the same queue over and over, and
+ * asking the engine each time took the queue's lock once more per request,
+ * where it contended with the enqueues themselves.
+ */
 static size_t message_limit(struct api_req *req)
 {
+	struct api_conn *c = req->cctx;
+	uint_fast64_t gen = atomic_load(&req->srv->settings_gen);
 	struct queue_settings s;
 
+	if (c != NULL && c->limit_ok && c->limit_gen == gen &&
+	    strcmp(c->limit_queue, req->path.queue) == 0)
+		return c->limit;
 	if (queue_get_settings(req->srv->store, req->path.queue, &s) != QUEUE_OK)
 		queue_settings_default(&s);
+	if (c != NULL) {
+		/* gen was read before the lookup: a change since then moved it, and is seen next time. */
+		c->limit_ok = true;
+		c->limit_gen = gen;
+		c->limit = s.max_message_bytes;
+		snprintf(c->limit_queue, sizeof(c->limit_queue), "%s", req->path.queue);
+	}
 	return s.max_message_bytes;
 }
 
@@ -128,6 +149,9 @@ static void req_begin(struct api_req *req, const char *method, const char *url)
 		if (errno == 0 && end != cl && *end == '\0' && n > req->body.limit) {
 			req->early = too_large;
 			api_respond_error(req, too_large);
+		} else if (errno == 0 && end != cl && *end == '\0') {
+			/* Up to 1 MiB: a length that is announced but never sent costs no more. */
+			body_reserve(&req->body, n < BODY_RESERVE_MAX ? (size_t)n : BODY_RESERVE_MAX);
 		}
 	}
 }
@@ -174,7 +198,8 @@ static void req_finish(struct api_req *req)
 		req->route->handler(req);
 }
 
-static struct api_req *req_new(struct api_server *srv, struct MHD_Connection *conn)
+static struct api_req *req_new(struct api_server *srv, struct MHD_Connection *conn,
+			       struct api_conn *cctx)
 {
 	struct api_req *req = calloc(1, sizeof(*req));
 
@@ -186,11 +211,11 @@ static struct api_req *req_new(struct api_server *srv, struct MHD_Connection *co
 	}
 	req->srv = srv;
 	req->conn = conn;
+	req->cctx = cctx;
 	req->start_ns = api_mono_ns();
 	jb_init(&req->pend);
-	pthread_mutex_lock(&srv->lock);
-	srv->inflight++;
-	pthread_mutex_unlock(&srv->lock);
+	/* An atomic, not srv->lock: every request passes here, on every thread. */
+	atomic_fetch_add(&srv->inflight, 1);
 	return req;
 }
 
@@ -209,59 +234,68 @@ static void req_free(struct api_req *req)
 	pthread_mutex_unlock(&req->lock);
 	pthread_mutex_destroy(&req->lock);
 	free(req);
-	pthread_mutex_lock(&srv->lock);
-	if (--srv->inflight == 0)
+	/*
+	 * Only drain() waits for the count to reach zero, and it sets stopping
+	 * before it looks: the last request out wakes it under the lock.
+	 */
+	if (atomic_fetch_sub(&srv->inflight, 1) == 1 && atomic_load(&srv->stopping)) {
+		pthread_mutex_lock(&srv->lock);
 		pthread_cond_broadcast(&srv->idle);
-	pthread_mutex_unlock(&srv->lock);
+		pthread_mutex_unlock(&srv->lock);
+	}
 }
 
 /*
  * on_connection counts the connections that have not sent a complete request
- * head yet: each gets a flag (its socket context) that on_request clears.
- * api_stop waits for them, since libmicrohttpd 0.9.75 crashes when it answers
- * a malformed request itself while the daemon is being stopped. Without
- * memory for the flag a connection is simply not counted.
+ * head yet: each gets a struct api_conn (its socket context) whose fresh flag
+ * on_request clears. api_stop waits for them, since libmicrohttpd 0.9.75
+ * crashes when it answers a malformed request itself while the daemon is
+ * being stopped. Without memory for it a connection is simply not counted.
  */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode code)
 {
 	struct api_server *srv = cls;
-	bool *fresh = *socket_context;
+	struct api_conn *c = *socket_context;
 
 	(void)conn;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		fresh = malloc(sizeof(*fresh));
-		*socket_context = fresh;
-		if (fresh == NULL)
+		c = calloc(1, sizeof(*c));
+		*socket_context = c;
+		if (c == NULL)
 			return;
-		*fresh = true;
+		c->fresh = true;
 		pthread_mutex_lock(&srv->lock);
 		srv->fresh++;
 		pthread_mutex_unlock(&srv->lock);
 		return;
 	}
-	if (fresh != NULL && *fresh) {
+	if (c != NULL && c->fresh) {
 		pthread_mutex_lock(&srv->lock);
 		srv->fresh--;
 		pthread_mutex_unlock(&srv->lock);
 	}
-	free(fresh);
+	free(c);
 	*socket_context = NULL;
 }
 
-/* conn_seen marks conn as having sent a request head (on_connection runs in the same thread). */
-static void conn_seen(struct api_server *srv, struct MHD_Connection *conn)
+/*
+ * conn_seen marks conn as having sent a request head (on_connection runs in
+ * the same thread) and returns its context, NULL when it has none.
+ */
+static struct api_conn *conn_seen(struct api_server *srv, struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *info =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	bool *fresh = info != NULL ? info->socket_context : NULL;
+	struct api_conn *c = info != NULL ? info->socket_context : NULL;
 
-	if (fresh == NULL || !*fresh)
-		return;
-	*fresh = false;
+	if (c == NULL || !c->fresh)
+		return c;
+	c->fresh = false;
 	pthread_mutex_lock(&srv->lock);
 	srv->fresh--;
 	pthread_mutex_unlock(&srv->lock);
+	return c;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -272,8 +306,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	(void)version;
 	if (req == NULL) {
-		conn_seen(cls, conn);
-		req = req_new(cls, conn);
+		req = req_new(cls, conn, conn_seen(cls, conn));
 		if (req == NULL)
 			return MHD_NO;
 		*con_cls = req;
@@ -481,7 +514,7 @@ static void drain(struct api_server *srv, unsigned drain_ms)
 	uint64_t until = api_mono_ms() + drain_ms;
 
 	pthread_mutex_lock(&srv->lock);
-	while ((srv->inflight > 0 || srv->fresh > 0) && api_mono_ms() < until) {
+	while ((atomic_load(&srv->inflight) > 0 || srv->fresh > 0) && api_mono_ms() < until) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 50 * 1000000L;
@@ -491,9 +524,9 @@ static void drain(struct api_server *srv, unsigned drain_ms)
 		}
 		pthread_cond_timedwait(&srv->idle, &srv->lock, &ts);
 	}
-	if (srv->inflight > 0)
+	if (atomic_load(&srv->inflight) > 0)
 		api_logf(srv, API_LOG_WARN, "api_stop: %u requests still open after %u ms",
-			 srv->inflight, drain_ms);
+			 atomic_load(&srv->inflight), drain_ms);
 	pthread_mutex_unlock(&srv->lock);
 }
 

@@ -118,8 +118,14 @@ struct api_server {
 	struct api_metrics metrics;
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
-	unsigned inflight; /* requests begun and not completed */
-	unsigned fresh;	   /* connections that sent no request head yet (see api_stop) */
+	atomic_uint inflight; /* requests begun and not completed */
+	unsigned fresh;	      /* connections that sent no request head yet (see api_stop); under lock */
+	/*
+	 * Bumped after every change of a queue's settings or existence (PUT and
+	 * DELETE of a queue), so a connection's cached max_message_bytes is
+	 * looked up again.
+	 */
+	atomic_uint_fast64_t settings_gen;
 	atomic_bool stopping;
 	char *tls_cert, *tls_key;  /* PEM text (NULL: plain HTTP); libmicrohttpd points into them */
 	atomic_bool starting;	   /* MHD_start_daemon() is running: its messages are errors */
@@ -135,10 +141,24 @@ struct api_path {
 	bool id_ok;			/* {id} is a well-formed id */
 };
 
+/*
+ * What a connection keeps between its requests (its libmicrohttpd socket
+ * context); only the thread serving the connection touches it.
+ */
+struct api_conn {
+	bool fresh; /* no request head yet: counted in srv->fresh */
+	/* The max_message_bytes of queue limit_queue, as of settings_gen limit_gen. */
+	bool limit_ok;
+	uint_fast64_t limit_gen;
+	size_t limit;
+	char limit_queue[QUEUE_NAME_MAX + 1];
+};
+
 /* One request from its headers to its completion. */
 struct api_req {
 	struct api_server *srv;
 	struct MHD_Connection *conn;
+	struct api_conn *cctx; /* NULL when there was no memory for it */
 	const struct api_route *route; /* NULL when none matched */
 	struct api_path path;
 	enum api_error early;	       /* an error known before the body was read */
@@ -164,6 +184,7 @@ struct api_req {
 	uint64_t deadline_ms; /* CLOCK_MONOTONIC */
 	size_t heap_pos;
 	bool in_heap;
+	bool timed; /* put on the timer's heap once: only the request's thread reads or writes it */
 	bool polling; /* counted in srv->long_polls */
 	bool lease;
 	size_t limit;

@@ -141,6 +141,7 @@ bool api_timer_add(struct api_timer *t, struct api_req *req)
 		t->cap = cap;
 	}
 	req->in_heap = true;
+	req->timed = true;
 	heap_set(t, t->len++, req);
 	heap_up(t, req->heap_pos);
 	if (req->heap_pos == 0)
@@ -171,7 +172,11 @@ void api_longpoll_cleanup(struct api_req *req)
 {
 	queue_watch_remove(req->watch);
 	req->watch = NULL;
-	api_timer_remove(&req->srv->timer, req);
+	/* The timer's lock is shared by every thread: only a request that used the timer takes it. */
+	if (req->timed) {
+		api_timer_remove(&req->srv->timer, req);
+		req->timed = false;
+	}
 	if (req->polling) {
 		atomic_fetch_sub(&req->srv->long_polls, 1);
 		req->polling = false;

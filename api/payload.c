@@ -39,11 +39,40 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
 	return len;
 }
 
+/* Each byte of a 64-bit word set to x, and the masks of the low and high bit of every byte. */
+#define BYTES(x) (0x0101010101010101ull * (uint64_t)(x))
+#define LOW_BITS BYTES(0x01)
+#define HIGH_BITS BYTES(0x80)
+
+/*
+ * plain_word says whether the 8 bytes at p are all plain string bytes: none is
+ * a quote, a backslash, a control character or part of a multi-byte sequence.
+ * It tests whole words (the classic "has a zero byte" trick, applied to the
+ * word XORed with each special byte) because payloads are mostly long runs of
+ * ASCII text and a byte at a time was the largest cost of a batch request.
+ */
+static bool plain_word(const unsigned char *p)
+{
+	uint64_t w, quote, slash, ctl;
+
+	memcpy(&w, p, sizeof(w));
+	quote = w ^ BYTES('"');
+	slash = w ^ BYTES('\\');
+	/* A byte below 0x20 borrows when 0x20 is taken from it; bytes >= 0x80 are caught by HIGH_BITS. */
+	ctl = w - BYTES(0x20);
+	return ((((quote - LOW_BITS) & ~quote) | ((slash - LOW_BITS) & ~slash) | (ctl & ~w) | w) &
+		HIGH_BITS) == 0;
+}
+
 /* string_end returns the index after the string opening at i, or 0 when it is not well formed. */
 static size_t string_end(const unsigned char *p, size_t n, size_t i)
 {
 	for (i++; i < n;) {
 		size_t len;
+		if (n - i >= 8 && plain_word(p + i)) {
+			i += 8;
+			continue;
+		}
 		if (p[i] == '"')
 			return i + 1;
 		if (p[i] < 0x20)
@@ -104,37 +133,101 @@ static bool is_space(unsigned char c)
 }
 
 /*
+ * Where the lexer records the elements of a top-level array, for
+ * payload_split: the byte ranges of the values at depth 1. They mean something
+ * only once cJSON has accepted the text as a whole.
+ */
+struct item_list {
+	const char *base;
+	struct queue_payload *items;
+	size_t cap;   /* room in items; elements past it are counted, not stored */
+	size_t count; /* elements seen */
+	long depth;   /* brackets and braces open */
+	bool open;    /* an element has begun and not ended */
+	size_t start, end;
+};
+
+/* close_item ends the element being read, if any. */
+static void close_item(struct item_list *l)
+{
+	if (!l->open)
+		return;
+	if (l->count < l->cap) {
+		l->items[l->count].data = l->base + l->start;
+		l->items[l->count].len = l->end - l->start;
+	}
+	l->count++;
+	l->open = false;
+}
+
+/*
+ * note_token follows the token c spanning [at, next) (not whitespace): a ','
+ * at depth 1 or the ']' closing the outer array ends an element; any other
+ * token at depth 1 or deeper is part of one.
+ */
+static void note_token(struct item_list *l, unsigned char c, size_t at, size_t next)
+{
+	if (c == ']' || c == '}') {
+		if (--l->depth == 0) {
+			close_item(l);
+			return;
+		}
+	}
+	if (l->depth == 1 && c == ',') {
+		close_item(l);
+		return;
+	}
+	if (l->depth >= 1) {
+		if (!l->open) {
+			l->open = true;
+			l->start = at;
+		}
+		l->end = next;
+	}
+	if (c == '[' || c == '{')
+		l->depth++;
+}
+
+/*
  * lexically_strict checks what cJSON lets through: raw control characters and
  * invalid UTF-8 in strings, lax numbers, and bytes outside strings that JSON
- * never allows (cJSON skips any byte up to 0x20 as whitespace).
+ * never allows (cJSON skips any byte up to 0x20 as whitespace). With list it
+ * also records the elements of an outer array in the same pass, so a batch is
+ * not scanned a third time to find them.
  */
-static bool lexically_strict(const unsigned char *p, size_t n)
+static bool lexically_strict(const unsigned char *p, size_t n, struct item_list *list)
 {
 	for (size_t i = 0; i < n;) {
+		unsigned char c = p[i];
 		size_t next = i + 1;
-		if (p[i] == '"')
+		if (c == '"')
 			next = string_end(p, n, i);
-		else if (p[i] == '-' || is_digit(p[i]))
+		else if (c == '-' || is_digit(c))
 			next = number_end(p, n, i);
-		else if (p[i] < 0x20 && !is_space(p[i]))
+		else if (c < 0x20 && !is_space(c))
 			return false;
-		else if (p[i] >= 0x80)
+		else if (c >= 0x80)
 			return false;
 		if (next == 0)
 			return false;
+		if (list != NULL && !is_space(c))
+			note_token(list, c, i, next);
 		i = next;
 	}
 	return true;
 }
 
-/* parse validates p[0..n) and returns its cJSON tree (caller frees), NULL when not valid JSON. */
-static cJSON *parse(const char *p, size_t n, size_t *start, size_t *len)
+/*
+ * parse validates p[0..n) and returns its cJSON tree (caller frees), NULL when
+ * not valid JSON; list (may be NULL) receives the elements of an outer array.
+ */
+static cJSON *parse(const char *p, size_t n, size_t *start, size_t *len, struct item_list *list)
 {
 	const char *end = NULL;
 	size_t a = 0, b = n;
 	cJSON *root;
 
-	if (!lexically_strict((const unsigned char *)p, n))
+	if (!lexically_strict((const unsigned char *)p, n, list))
 		return NULL;
 	root = cJSON_ParseWithLengthOpts(p, n, &end, false);
 	if (root == NULL)
@@ -156,81 +249,45 @@ static cJSON *parse(const char *p, size_t n, size_t *start, size_t *len)
 
 bool payload_check(const char *p, size_t n, size_t *start, size_t *len)
 {
-	cJSON *root = parse(p, n, start, len);
+	cJSON *root = parse(p, n, start, len, NULL);
 
 	cJSON_Delete(root);
 	return root != NULL;
 }
 
-/* value_end returns the index after the (already validated) JSON value starting at i. */
-static size_t value_end(const unsigned char *p, size_t n, size_t i)
-{
-	int depth = 0;
-
-	while (i < n) {
-		unsigned char c = p[i];
-		if (c == '"') {
-			i = string_end(p, n, i);
-			if (depth == 0)
-				return i;
-			continue;
-		}
-		if (c == '[' || c == '{') {
-			depth++;
-		} else if (c == ']' || c == '}') {
-			if (depth == 0)
-				return i;
-			if (--depth == 0)
-				return i + 1;
-		} else if (depth == 0 && (c == ',' || is_space(c))) {
-			return i;
-		}
-		i++;
-	}
-	return i;
-}
-
-/* locate fills items with the byte ranges of the count elements of the array at p[start]. */
-static void locate(const char *p, size_t n, size_t start, struct queue_payload *items, size_t count)
-{
-	const unsigned char *u = (const unsigned char *)p;
-	size_t i = start + 1;
-
-	for (size_t k = 0; k < count; k++) {
-		size_t end;
-		while (is_space(u[i]) || u[i] == ',')
-			i++;
-		end = value_end(u, n, i);
-		items[k].data = p + i;
-		items[k].len = end - i;
-		i = end;
-	}
-}
-
 enum payload_batch_err payload_split(const char *p, size_t n, struct queue_payload **items,
 				     size_t *count)
 {
+	struct item_list list = { .base = p, .cap = QUEUE_BATCH_MAX };
+	enum payload_batch_err err = PAYLOAD_BATCH_NOMEM;
 	size_t start, len;
-	cJSON *root = parse(p, n, &start, &len);
-	enum payload_batch_err err = PAYLOAD_BATCH_SHAPE;
+	cJSON *root = NULL;
 	int size;
 
 	*items = NULL;
 	*count = 0;
+	list.items = malloc(QUEUE_BATCH_MAX * sizeof(*list.items));
+	if (list.items == NULL)
+		goto fail;
+	root = parse(p, n, &start, &len, &list);
+	err = PAYLOAD_BATCH_JSON;
 	if (root == NULL)
-		return PAYLOAD_BATCH_JSON;
+		goto fail;
+	err = PAYLOAD_BATCH_SHAPE;
 	size = cJSON_GetArraySize(root);
 	if (!cJSON_IsArray(root) || size < 1 || size > QUEUE_BATCH_MAX)
 		goto fail;
-	*items = calloc((size_t)size, sizeof(**items));
-	if (*items == NULL) {
-		err = PAYLOAD_BATCH_NOMEM;
+	/* The lexer saw exactly the elements cJSON did, or the text would not have parsed. */
+	if (list.count != (size_t)size) {
+		err = PAYLOAD_BATCH_JSON;
 		goto fail;
 	}
-	locate(p, n, start, *items, (size_t)size);
-	*count = (size_t)size;
+	*items = list.items;
+	*count = list.count;
+	list.items = NULL;
 	err = PAYLOAD_BATCH_OK;
 fail:
+	free(list.items);
 	cJSON_Delete(root);
 	return err;
 }

@@ -175,6 +175,9 @@ static enum api_step durable_done(struct api_req *req)
 enum api_step api_respond_durable(struct api_req *req, struct queue_ticket *ticket, unsigned status,
 				  struct jbuf *body)
 {
+	/* Nothing to wait for (--sync interval or none, or nothing changed): answer now. */
+	if (ticket->queue == NULL)
+		return api_respond(req, status, body);
 	req->pend_status = status;
 	req->pend = *body;
 	jb_init(body);

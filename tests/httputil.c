@@ -334,3 +334,68 @@ int th_raw(const struct th_server *s)
 	}
 	return fd;
 }
+
+/* Helper programs of the suites (promtool, prometheus). */
+
+char *th_find_tool(const char *name)
+{
+	const char *path = getenv("PATH");
+	char *dirs = strdup(path != NULL ? path : "/usr/bin:/bin"), *save = NULL;
+
+	for (char *d = strtok_r(dirs, ":", &save); d != NULL; d = strtok_r(NULL, ":", &save)) {
+		char *full = tu_path(d, name);
+		if (access(full, X_OK) == 0) {
+			free(dirs);
+			return full;
+		}
+		free(full);
+	}
+	free(dirs);
+	return NULL;
+}
+
+pid_t th_spawn(const char *const *argv, const char *in, const char *out)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int ifd = open(in != NULL ? in : "/dev/null", O_RDONLY);
+		int ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (ifd < 0 || ofd < 0)
+			_exit(126);
+		dup2(ifd, 0);
+		dup2(ofd, 1);
+		dup2(ofd, 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+char *th_read_text(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = calloc(1, 1 << 16);
+	size_t n;
+
+	if (buf == NULL)
+		abort();
+	if (f == NULL)
+		return buf;
+	n = fread(buf, 1, (1 << 16) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+bool th_write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return false;
+	fputs(text, f);
+	fclose(f);
+	return true;
+}

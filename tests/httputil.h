@@ -94,4 +94,22 @@ bool th_log_contains(const struct th_server *s, const char *text);
 /* th_raw connects to the server with a plain socket and returns the fd, or -1. */
 int th_raw(const struct th_server *s);
 
+/* Helper programs of the suites (promtool, prometheus). */
+
+/* th_find_tool returns the path of program name in $PATH, or NULL. Caller owns the result; free with free(). */
+char *th_find_tool(const char *name);
+
+/*
+ * th_spawn runs argv (argv[0] a path) with stdin from in (NULL: /dev/null) and
+ * stdout and stderr into file out; the child dies with the calling process.
+ * Returns the child's pid, or -1 when fork fails. Reap it with waitpid().
+ */
+pid_t th_spawn(const char *const *argv, const char *in, const char *out);
+
+/* th_read_text returns the first 64 KiB of path, NUL-terminated; "" when unreadable. Caller owns the result; free with free(). Aborts when out of memory. */
+char *th_read_text(const char *path);
+
+/* th_write_text writes text to path (created or truncated); returns false when path cannot be opened. */
+bool th_write_text(const char *path, const char *text);
+
 #endif

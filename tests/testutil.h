@@ -20,8 +20,6 @@ uint64_t tu_now_ms(void);
 /* tu_sleep_ms sleeps for ms milliseconds. */
 void tu_sleep_ms(unsigned ms);
 
-#endif
-
 /* Helpers for the storage suites: files, directories and segment records on disk. */
 
 /* tu_exists says whether path exists (lstat succeeds). */
@@ -73,3 +71,5 @@ struct tu_record {
  * how many records it found (which may exceed max). Returns 0 on an unreadable file.
  */
 size_t tu_seg_records(const char *path, struct tu_record *out, size_t max);
+
+#endif
