@@ -136,7 +136,8 @@ uint64_t qlog_tick_locked(struct queue *q, uint64_t now, uint64_t **moves, size_
 			  bool *woke);
 
 /* qsync.c: group commit */
-void qsync_ticket(struct queue *q, struct queue_ticket *t);
+bool qsync_ticket(struct queue *q, struct queue_ticket *t);
+void qsync_kick(struct queue *q);
 void *qsync_thread(void *arg);
 void qsync_interval_pass(struct queue_store *st);
 enum queue_err qsync_now(struct queue *q);

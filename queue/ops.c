@@ -53,8 +53,19 @@ static enum queue_err done(struct queue *q, struct queue_ticket *out, bool woke)
 	struct queue_ticket t;
 	if (q->nsegs > 1 && q->segs[0]->live == 0)
 		qlog_trim_front(q);
-	qsync_ticket(q, &t);
+	bool kick = qsync_ticket(q, &t);
+	struct segment *ahead = q->segs[q->active];
+	bool prefault = seg_prefault_due(ahead, ahead->write_off);
+	if (prefault)
+		seg_hold(ahead);
 	pthread_mutex_unlock(&q->lock);
+	/* The sync thread is woken, and pages are mapped ahead, without the queue's lock held. */
+	if (kick)
+		qsync_kick(q);
+	if (prefault) {
+		seg_prefault(ahead);
+		seg_release(ahead);
+	}
 	if (woke)
 		store_notify(q->store, q->name);
 	queue_unref(q);

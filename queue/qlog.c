@@ -166,7 +166,6 @@ void qlog_append(struct queue *q, uint8_t type, uint8_t flags, uint64_t word, co
 	s->write_off += rec_size(body_len);
 	q->written_bytes += rec_size(body_len);
 	seg_drop_behind(s, s->write_off);
-	seg_prefault(s, s->write_off);
 	if (q->store->opts.sync == QUEUE_SYNC_NONE)
 		q->durable_seq = h.seq;
 	qlog_apply(q, &h, (const uint8_t *)body, s, off);

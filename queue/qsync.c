@@ -6,16 +6,21 @@
 
 #define SYNC_BATCH 8
 
-void qsync_ticket(struct queue *q, struct queue_ticket *t)
+bool qsync_ticket(struct queue *q, struct queue_ticket *t)
 {
 	uint64_t pos = q->next_seq - 1;
 	*t = (struct queue_ticket){ 0 };
 	if (q->store->opts.sync != QUEUE_SYNC_ALWAYS || q->durable_seq >= pos)
-		return;
+		return false;
 	t->queue = q;
 	t->pos = pos;
 	q->sync_waiters++;
 	queue_ref(q);
+	return true;
+}
+
+void qsync_kick(struct queue *q)
+{
 	struct queue_store *st = q->store;
 	pthread_mutex_lock(&st->sync_lock);
 	if (!q->dirty_listed) {

@@ -171,15 +171,22 @@ enum queue_err seg_sync(struct segment *s, uint64_t from, uint64_t to)
 	return QUEUE_OK;
 }
 
-void seg_prefault(struct segment *s, uint64_t off)
+bool seg_prefault_due(const struct segment *s, uint64_t off)
 {
-	uint64_t from = (off + DROP_CHUNK - 1) & ~(uint64_t)(DROP_CHUNK - 1);
-	if (from < s->prefaulted_off || from >= s->size)
+	uint64_t ahead = atomic_load_explicit(&s->prefaulted_off, memory_order_relaxed);
+	return ahead < s->size && off + DROP_CHUNK / 2 >= ahead;
+}
+
+void seg_prefault(struct segment *s)
+{
+	uint64_t from = atomic_load(&s->prefaulted_off);
+	if (from >= s->size)
 		return;
 	uint64_t len = s->size - from < DROP_CHUNK ? s->size - from : DROP_CHUNK;
-	/* One call maps the next chunk instead of a page fault per 4 KiB; failure only costs speed. */
+	if (!atomic_compare_exchange_strong(&s->prefaulted_off, &from, from + len))
+		return; /* another thread took this chunk */
+	/* One call maps the chunk instead of a page fault per 4 KiB; failure only costs speed. */
 	madvise(s->map + from, (size_t)len, MADV_POPULATE_WRITE);
-	s->prefaulted_off = from + len;
 }
 
 void seg_drop_behind(struct segment *s, uint64_t off)

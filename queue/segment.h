@@ -31,7 +31,7 @@ struct segment {
 	uint64_t write_off;   /* end of the last record */
 	uint64_t synced_off;  /* bytes before this are on stable storage */
 	uint64_t dropped_off; /* pages before this were handed back to the page cache */
-	uint64_t prefaulted_off; /* pages before this were mapped ahead of the writer */
+	_Atomic uint64_t prefaulted_off; /* pages before this were mapped ahead of the writer */
 	uint64_t live;	      /* data records still live */
 	uint64_t removed_seq; /* the last record that removed one of its messages */
 	atomic_int refs;
@@ -77,10 +77,18 @@ enum queue_err seg_sync(struct segment *s, uint64_t from, uint64_t to);
 void seg_drop_behind(struct segment *s, uint64_t off);
 
 /*
- * seg_prefault maps the chunk after the one off is in ahead of the writer,
- * once per chunk, so appends do not take a page fault per page. This function can't fail.
+ * seg_prefault_due says whether the writer at off is close to the end of the
+ * pages mapped ahead. This function can't fail.
  */
-void seg_prefault(struct segment *s, uint64_t off);
+bool seg_prefault_due(const struct segment *s, uint64_t off);
+
+/*
+ * seg_prefault maps the next chunk ahead of the writer (claimed atomically, so
+ * two callers never map the same one), so appends do not take a page fault
+ * per page. It needs no lock: callers run it outside the queue's lock while
+ * holding a reference. This function can't fail.
+ */
+void seg_prefault(struct segment *s);
 
 /* seg_unlink removes segment number's file from dirfd. Returns QUEUE_OK or QUEUE_IO. */
 enum queue_err seg_unlink(int dirfd, uint64_t number);
