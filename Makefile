@@ -83,6 +83,7 @@ MMQD := $(BUILD)/mmqd
 TEST_UTIL_OBJ := $(BUILD)/tests/testutil.o
 QUEUE_TEST_OBJ := $(BUILD)/tests/queuetest.o
 HTTP_UTIL_OBJ := $(BUILD)/tests/httputil.o
+HTTP_TEST_OBJ := $(BUILD)/tests/httptest.o
 QUEUE_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_queue_*.c))
 HTTP_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_http_*.c))
 BENCH_QUEUE := $(BUILD)/bench/bench_queue
@@ -125,7 +126,7 @@ $(MMQD): $(SERVER_OBJ) $(API_LIB) $(QUEUE_LIB)
 $(QUEUE_TESTS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(QUEUE_TEST_OBJ) $(TEST_UTIL_OBJ) $(QUEUE_LIB)
 	$(CC) $(LDFLAGS) $^ $(CRITERION_LIBS) -o $@
 
-$(HTTP_TESTS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL_OBJ) $(HTTP_UTIL_OBJ) $(API_LIB) $(QUEUE_LIB)
+$(HTTP_TESTS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL_OBJ) $(HTTP_UTIL_OBJ) $(HTTP_TEST_OBJ) $(API_LIB) $(QUEUE_LIB)
 	$(CC) $(LDFLAGS) $^ $(CRITERION_LIBS) $(CURL_LIBS) $(CJSON_LIBS) $(MHD_LIBS) -o $@
 
 $(BENCH_QUEUE): $(BUILD)/bench/bench_queue.o $(BUILD)/bench/bench_sqlite.o $(QUEUE_LIB)

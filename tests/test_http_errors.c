@@ -5,80 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "httptest.h"
 #include "httputil.h"
 
-static struct th_server srv;
-
-static void start(void)
-{
-	th_setup(&srv);
-	cr_assert(th_start(&srv, NULL), "mmqd did not start");
-}
-
-static void stop(void)
-{
-	th_teardown(&srv);
-}
-
-/*
- * The request helpers stay in each HTTP suite (as in test_http_framing.c and test_http_limits.c):
- * they assert with Criterion and parse with cJSON, and httputil.c is also linked into
- * tests/crash/crash_loop, which has neither.
- */
-
-/* expect sends a request and asserts its status and, when want is not NULL, its exact body. */
-static void expect(const char *method, const char *path, const char *body, long status,
-		   const char *want)
-{
-	struct th_resp r;
-
-	th_call(&srv, method, path, body, &r);
-	cr_assert_eq(r.status, status, "%s %s: status %ld, want %ld (%s)", method, path, r.status,
-		     status, r.body);
-	if (want != NULL)
-		cr_assert_str_eq(r.body, want, "%s %s", method, path);
-	th_resp_free(&r);
-}
-
-/* json_of sends a request, asserts its status, and returns the parsed body (caller frees). */
-static cJSON *json_of(const char *method, const char *path, const char *body, long status)
-{
-	struct th_resp r;
-	cJSON *j;
-
-	th_call(&srv, method, path, body, &r);
-	cr_assert_eq(r.status, status, "%s %s: status %ld, want %ld (%s)", method, path, r.status,
-		     status, r.body);
-	j = cJSON_Parse(r.body);
-	cr_assert_not_null(j, "%s %s: body is not JSON: %s", method, path, r.body);
-	th_resp_free(&r);
-	return j;
-}
-
-#define E_NOT_FOUND "{\"error\":{\"code\":\"not_found\",\"message\":\"No such route.\"}}"
-#define E_METHOD \
-	"{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"This route does not accept that method.\"}}"
-#define E_PARAM \
-	"{\"error\":{\"code\":\"invalid_parameter\",\"message\":\"A parameter is missing, malformed or out of range.\"}}"
-#define E_NAME \
-	"{\"error\":{\"code\":\"invalid_queue_name\",\"message\":\"Queue names are 1 to 64 characters from A-Z, a-z, 0-9, _ and -.\"}}"
-#define E_JSON "{\"error\":{\"code\":\"invalid_json\",\"message\":\"The body is not valid JSON in UTF-8.\"}}"
-#define E_BATCH \
-	"{\"error\":{\"code\":\"invalid_batch\",\"message\":\"A batch must be a JSON array of 1 to 1000 payloads.\"}}"
-#define E_QNF "{\"error\":{\"code\":\"queue_not_found\",\"message\":\"No such queue.\"}}"
-#define E_TOO_LARGE \
-	"{\"error\":{\"code\":\"message_too_large\",\"message\":\"The message is larger than the queue's max_message_bytes.\"}}"
-#define E_FULL "{\"error\":{\"code\":\"queue_full\",\"message\":\"The queue would exceed its max_bytes.\"}}"
-
-TestSuite(http_routes, .init = start, .fini = stop, .timeout = 60);
+TestSuite(http_routes, .init = ht_start, .fini = ht_stop, .timeout = 60);
 
 Test(http_routes, unknown_paths_answer_404_not_found)
 {
-	expect("GET", "/", NULL, 404, E_NOT_FOUND);
-	expect("GET", "/v2/queues", NULL, 404, E_NOT_FOUND);
-	expect("GET", "/v1/queues/", NULL, 404, E_NOT_FOUND);
-	expect("GET", "/v1/queues/q/other", NULL, 404, E_NOT_FOUND);
-	expect("POST", "/v1/queues/q/messages/1/nope", NULL, 404, E_NOT_FOUND);
+	ht_expect("GET", "/", NULL, 404, HT_E_NOT_FOUND);
+	ht_expect("GET", "/v2/queues", NULL, 404, HT_E_NOT_FOUND);
+	ht_expect("GET", "/v1/queues/", NULL, 404, HT_E_NOT_FOUND);
+	ht_expect("GET", "/v1/queues/q/other", NULL, 404, HT_E_NOT_FOUND);
+	ht_expect("POST", "/v1/queues/q/messages/1/nope", NULL, 404, HT_E_NOT_FOUND);
 }
 
 /* expect_allow asserts a 405 with the exact Allow header. */
@@ -87,9 +25,9 @@ static void expect_allow(const char *method, const char *path, const char *allow
 	struct th_resp r;
 	char *h;
 
-	th_call(&srv, method, path, NULL, &r);
+	th_call(&ht_srv, method, path, NULL, &r);
 	cr_assert_eq(r.status, 405, "%s %s: %ld", method, path, r.status);
-	cr_assert_str_eq(r.body, E_METHOD);
+	cr_assert_str_eq(r.body, HT_E_METHOD);
 	h = th_header(&r, "Allow");
 	cr_assert_not_null(h, "%s %s: no Allow header", method, path);
 	cr_assert_str_eq(h, allow, "%s %s", method, path);
@@ -114,16 +52,16 @@ Test(http_routes, wrong_methods_answer_405_with_allow)
 
 Test(http_routes, missing_queues_answer_404_or_empty)
 {
-	expect("GET", "/v1/queues/nope", NULL, 404, E_QNF);
-	expect("DELETE", "/v1/queues/nope", NULL, 404, E_QNF);
-	expect("DELETE", "/v1/queues/nope/messages", NULL, 404, E_QNF);
-	expect("DELETE", "/v1/queues/nope/messages/1?lease=1", NULL, 404, E_QNF);
-	expect("POST", "/v1/queues/nope/messages/1/release?lease=1", NULL, 404, E_QNF);
-	expect("POST", "/v1/queues/nope/messages/1/extend?lease=1", NULL, 404, E_QNF);
-	expect("GET", "/v1/queues/nope/messages", NULL, 200, "{\"messages\":[]}");
-	expect("POST", "/v1/queues/nope/messages/pop", NULL, 200, "{\"messages\":[]}");
-	expect("POST", "/v1/queues/nope/messages/lease", NULL, 200, "{\"messages\":[]}");
-	expect("GET", "/v1/queues", NULL, 200, "{\"queues\":[]}");
+	ht_expect("GET", "/v1/queues/nope", NULL, 404, HT_E_QNF);
+	ht_expect("DELETE", "/v1/queues/nope", NULL, 404, HT_E_QNF);
+	ht_expect("DELETE", "/v1/queues/nope/messages", NULL, 404, HT_E_QNF);
+	ht_expect("DELETE", "/v1/queues/nope/messages/1?lease=1", NULL, 404, HT_E_QNF);
+	ht_expect("POST", "/v1/queues/nope/messages/1/release?lease=1", NULL, 404, HT_E_QNF);
+	ht_expect("POST", "/v1/queues/nope/messages/1/extend?lease=1", NULL, 404, HT_E_QNF);
+	ht_expect("GET", "/v1/queues/nope/messages", NULL, 200, "{\"messages\":[]}");
+	ht_expect("POST", "/v1/queues/nope/messages/pop", NULL, 200, "{\"messages\":[]}");
+	ht_expect("POST", "/v1/queues/nope/messages/lease", NULL, 200, "{\"messages\":[]}");
+	ht_expect("GET", "/v1/queues", NULL, 200, "{\"queues\":[]}");
 }
 
 Test(http_routes, bad_queue_names_answer_400_and_create_nothing)
@@ -133,26 +71,26 @@ Test(http_routes, bad_queue_names_answer_400_and_create_nothing)
 	memset(long_name, 'a', 65);
 	long_name[65] = '\0';
 	snprintf(path, sizeof(path), "/v1/queues/%s", long_name);
-	expect("PUT", path, NULL, 400, E_NAME);
+	ht_expect("PUT", path, NULL, 400, HT_E_NAME);
 	snprintf(path, sizeof(path), "/v1/queues/%s/messages", long_name);
-	expect("POST", path, "1", 400, E_NAME);
-	expect("PUT", "/v1/queues/a.b", NULL, 400, E_NAME);
-	expect("POST", "/v1/queues/a.b/messages", "1", 400, E_NAME);
-	expect("POST", "/v1/queues/a%20b/messages/batch", "[1]", 400, E_NAME);
-	expect("GET", "/v1/queues/a$b", NULL, 400, E_NAME);
-	expect("DELETE", "/v1/queues/a$b", NULL, 400, E_NAME);
-	expect("GET", "/v1/queues/a$b/messages", NULL, 400, E_NAME);
-	expect("POST", "/v1/queues/a$b/messages/pop", NULL, 400, E_NAME);
-	expect("POST", "/v1/queues/a$b/messages/lease", NULL, 400, E_NAME);
-	expect("DELETE", "/v1/queues/a$b/messages", NULL, 400, E_NAME);
-	expect("DELETE", "/v1/queues/a$b/messages/1?lease=1", NULL, 400, E_NAME);
+	ht_expect("POST", path, "1", 400, HT_E_NAME);
+	ht_expect("PUT", "/v1/queues/a.b", NULL, 400, HT_E_NAME);
+	ht_expect("POST", "/v1/queues/a.b/messages", "1", 400, HT_E_NAME);
+	ht_expect("POST", "/v1/queues/a%20b/messages/batch", "[1]", 400, HT_E_NAME);
+	ht_expect("GET", "/v1/queues/a$b", NULL, 400, HT_E_NAME);
+	ht_expect("DELETE", "/v1/queues/a$b", NULL, 400, HT_E_NAME);
+	ht_expect("GET", "/v1/queues/a$b/messages", NULL, 400, HT_E_NAME);
+	ht_expect("POST", "/v1/queues/a$b/messages/pop", NULL, 400, HT_E_NAME);
+	ht_expect("POST", "/v1/queues/a$b/messages/lease", NULL, 400, HT_E_NAME);
+	ht_expect("DELETE", "/v1/queues/a$b/messages", NULL, 400, HT_E_NAME);
+	ht_expect("DELETE", "/v1/queues/a$b/messages/1?lease=1", NULL, 400, HT_E_NAME);
 	memset(long_name, 'b', 64);
 	long_name[64] = '\0';
 	snprintf(path, sizeof(path), "/v1/queues/%s", long_name);
-	expect("PUT", path, NULL, 201, NULL);
-	expect("GET", "/v1/queues", NULL, 200, NULL);
+	ht_expect("PUT", path, NULL, 201, NULL);
+	ht_expect("GET", "/v1/queues", NULL, 200, NULL);
 	{
-		cJSON *j = json_of("GET", "/v1/queues", NULL, 200);
+		cJSON *j = ht_json_of("GET", "/v1/queues", NULL, 200);
 		cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "queues")), 1);
 		cJSON_Delete(j);
 	}
@@ -167,14 +105,14 @@ Test(http_routes, invalid_json_is_refused_and_nothing_stored)
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		expect("POST", "/v1/queues/j/messages", bad[i], 400, E_JSON);
+		ht_expect("POST", "/v1/queues/j/messages", bad[i], 400, HT_E_JSON);
 	{
 		struct th_resp r;
-		th_req(&srv, "POST", "/v1/queues/j/messages", "1\0", 2, NULL, &r);
+		th_req(&ht_srv, "POST", "/v1/queues/j/messages", "1\0", 2, NULL, &r);
 		cr_assert_eq(r.status, 400, "a NUL after the value is refused");
 		th_resp_free(&r);
 	}
-	expect("GET", "/v1/queues/j", NULL, 404, E_QNF);
+	ht_expect("GET", "/v1/queues/j", NULL, 404, HT_E_QNF);
 }
 
 Test(http_routes, bad_batches_answer_400_and_store_nothing)
@@ -189,37 +127,37 @@ Test(http_routes, bad_batches_answer_400_and_store_nothing)
 	}
 	big[n - 1] = ']';
 	big[n] = '\0';
-	expect("POST", "/v1/queues/bb/messages/batch", big, 400, E_BATCH);
+	ht_expect("POST", "/v1/queues/bb/messages/batch", big, 400, HT_E_BATCH);
 	big[n - 3] = ']';
 	big[n - 2] = '\0';
-	expect("POST", "/v1/queues/bb/messages/batch", big, 201, NULL);
-	expect("DELETE", "/v1/queues/bb", NULL, 204, NULL);
+	ht_expect("POST", "/v1/queues/bb/messages/batch", big, 201, NULL);
+	ht_expect("DELETE", "/v1/queues/bb", NULL, 204, NULL);
 	free(big);
-	expect("POST", "/v1/queues/bb/messages/batch", "[]", 400, E_BATCH);
-	expect("POST", "/v1/queues/bb/messages/batch", "{\"a\":1}", 400, E_BATCH);
-	expect("POST", "/v1/queues/bb/messages/batch", "1", 400, E_BATCH);
-	expect("POST", "/v1/queues/bb/messages/batch", "", 400, E_JSON);
-	expect("POST", "/v1/queues/bb/messages/batch", "[1, {]", 400, E_JSON);
-	expect("POST", "/v1/queues/bb/messages/batch", "[1, \"\xfe\"]", 400, E_JSON);
-	expect("GET", "/v1/queues/bb", NULL, 404, E_QNF);
+	ht_expect("POST", "/v1/queues/bb/messages/batch", "[]", 400, HT_E_BATCH);
+	ht_expect("POST", "/v1/queues/bb/messages/batch", "{\"a\":1}", 400, HT_E_BATCH);
+	ht_expect("POST", "/v1/queues/bb/messages/batch", "1", 400, HT_E_BATCH);
+	ht_expect("POST", "/v1/queues/bb/messages/batch", "", 400, HT_E_JSON);
+	ht_expect("POST", "/v1/queues/bb/messages/batch", "[1, {]", 400, HT_E_JSON);
+	ht_expect("POST", "/v1/queues/bb/messages/batch", "[1, \"\xfe\"]", 400, HT_E_JSON);
+	ht_expect("GET", "/v1/queues/bb", NULL, 404, HT_E_QNF);
 }
 
 Test(http_routes, batch_with_an_item_over_the_limit_is_413)
 {
-	expect("PUT", "/v1/queues/lim", "{\"max_message_bytes\": 8}", 201, NULL);
-	expect("POST", "/v1/queues/lim/messages/batch", "[1, \"123456789\"]", 413, E_TOO_LARGE);
-	expect("POST", "/v1/queues/lim/messages", "\"1234567\"", 413, E_TOO_LARGE);
-	expect("POST", "/v1/queues/lim/messages", "\"123456\"", 201, "{\"id\":1}");
-	expect("GET", "/v1/queues/lim/messages?limit=10", NULL, 200, NULL);
+	ht_expect("PUT", "/v1/queues/lim", "{\"max_message_bytes\": 8}", 201, NULL);
+	ht_expect("POST", "/v1/queues/lim/messages/batch", "[1, \"123456789\"]", 413, HT_E_TOO_LARGE);
+	ht_expect("POST", "/v1/queues/lim/messages", "\"1234567\"", 413, HT_E_TOO_LARGE);
+	ht_expect("POST", "/v1/queues/lim/messages", "\"123456\"", 201, "{\"id\":1}");
+	ht_expect("GET", "/v1/queues/lim/messages?limit=10", NULL, 200, NULL);
 }
 
 Test(http_routes, max_bytes_full_answers_507)
 {
-	expect("PUT", "/v1/queues/full", "{\"max_bytes\": 11}", 201, NULL);
-	expect("POST", "/v1/queues/full/messages", "\"12345678\"", 201, "{\"id\":1}");
-	expect("POST", "/v1/queues/full/messages", "12", 507, E_FULL);
-	expect("POST", "/v1/queues/full/messages/batch", "[1,2]", 507, E_FULL);
-	expect("POST", "/v1/queues/full/messages", "1", 201, "{\"id\":2}");
+	ht_expect("PUT", "/v1/queues/full", "{\"max_bytes\": 11}", 201, NULL);
+	ht_expect("POST", "/v1/queues/full/messages", "\"12345678\"", 201, "{\"id\":1}");
+	ht_expect("POST", "/v1/queues/full/messages", "12", 507, HT_E_FULL);
+	ht_expect("POST", "/v1/queues/full/messages/batch", "[1,2]", 507, HT_E_FULL);
+	ht_expect("POST", "/v1/queues/full/messages", "1", 201, "{\"id\":2}");
 }
 
 Test(http_routes, out_of_range_parameters_answer_400)
@@ -240,13 +178,13 @@ Test(http_routes, out_of_range_parameters_answer_400)
 	};
 
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
-		expect("GET", paths[i], NULL, 400, E_PARAM);
+		ht_expect("GET", paths[i], NULL, 400, HT_E_PARAM);
 	for (size_t i = 0; i < sizeof(posts) / sizeof(posts[0]); i++)
-		expect("POST", posts[i], "1", 400, E_PARAM);
-	expect("DELETE", "/v1/queues/p/messages/1", NULL, 400, E_PARAM);
-	expect("DELETE", "/v1/queues/p/messages/1?lease=", NULL, 400, E_PARAM);
-	expect("DELETE", "/v1/queues/p/messages/99999999999999999999999?lease=1", NULL, 400, E_PARAM);
-	expect("GET", "/v1/queues/p", NULL, 404, E_QNF);
+		ht_expect("POST", posts[i], "1", 400, HT_E_PARAM);
+	ht_expect("DELETE", "/v1/queues/p/messages/1", NULL, 400, HT_E_PARAM);
+	ht_expect("DELETE", "/v1/queues/p/messages/1?lease=", NULL, 400, HT_E_PARAM);
+	ht_expect("DELETE", "/v1/queues/p/messages/99999999999999999999999?lease=1", NULL, 400, HT_E_PARAM);
+	ht_expect("GET", "/v1/queues/p", NULL, 404, HT_E_QNF);
 }
 
 Test(http_routes, bad_settings_answer_400)
@@ -260,10 +198,10 @@ Test(http_routes, bad_settings_answer_400)
 	};
 
 	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++)
-		expect("PUT", "/v1/queues/cfg", bodies[i], 400, E_PARAM);
-	expect("PUT", "/v1/queues/cfg", "{", 400, E_JSON);
-	expect("GET", "/v1/queues/cfg", NULL, 404, E_QNF);
-	expect("PUT", "/v1/queues/cfg", "{}", 201, NULL);
+		ht_expect("PUT", "/v1/queues/cfg", bodies[i], 400, HT_E_PARAM);
+	ht_expect("PUT", "/v1/queues/cfg", "{", 400, HT_E_JSON);
+	ht_expect("GET", "/v1/queues/cfg", NULL, 404, HT_E_QNF);
+	ht_expect("PUT", "/v1/queues/cfg", "{}", 201, NULL);
 }
 
 Test(http_routes, bodies_of_routes_that_take_none_are_capped)
@@ -278,17 +216,17 @@ Test(http_routes, bodies_of_routes_that_take_none_are_capped)
 	body[n] = '\0';
 	body[0] = '{';
 	body[n - 1] = '}';
-	th_req(&srv, "POST", "/v1/queues/cap/messages/pop", body, n, NULL, &r);
+	th_req(&ht_srv, "POST", "/v1/queues/cap/messages/pop", body, n, NULL, &r);
 	cr_assert_eq(r.status, 413);
 	cr_assert_str_eq(r.body, want);
 	th_resp_free(&r);
-	th_req(&srv, "PUT", "/v1/queues/cap", body, n, NULL, &r);
+	th_req(&ht_srv, "PUT", "/v1/queues/cap", body, n, NULL, &r);
 	cr_assert_eq(r.status, 413);
 	cr_assert_str_eq(r.body, want);
 	th_resp_free(&r);
-	th_req(&srv, "POST", "/v1/queues/cap/messages/pop", body, 1000, NULL, &r);
+	th_req(&ht_srv, "POST", "/v1/queues/cap/messages/pop", body, 1000, NULL, &r);
 	cr_assert_eq(r.status, 200, "a small ignored body is fine");
 	th_resp_free(&r);
 	free(body);
-	expect("GET", "/v1/queues/cap", NULL, 404, NULL);
+	ht_expect("GET", "/v1/queues/cap", NULL, 404, NULL);
 }

@@ -6,56 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "httptest.h"
 #include "httputil.h"
 #include "testutil.h"
-
-static struct th_server srv;
-
-static void start(void)
-{
-	th_setup(&srv);
-	cr_assert(th_start(&srv, NULL), "mmqd did not start");
-}
-
-static void stop(void)
-{
-	th_teardown(&srv);
-}
-
-/*
- * The request helpers stay in each HTTP suite (as in test_http_framing.c and test_http_limits.c):
- * they assert with Criterion and parse with cJSON, and httputil.c is also linked into
- * tests/crash/crash_loop, which has neither.
- */
-
-/* expect sends a request and asserts its status and, when want is not NULL, its exact body. */
-static void expect(const char *method, const char *path, const char *body, long status,
-		   const char *want)
-{
-	struct th_resp r;
-
-	th_call(&srv, method, path, body, &r);
-	cr_assert_eq(r.status, status, "%s %s: status %ld, want %ld (%s)", method, path, r.status,
-		     status, r.body);
-	if (want != NULL)
-		cr_assert_str_eq(r.body, want, "%s %s", method, path);
-	th_resp_free(&r);
-}
-
-/* json_of sends a request, asserts its status, and returns the parsed body (caller frees). */
-static cJSON *json_of(const char *method, const char *path, const char *body, long status)
-{
-	struct th_resp r;
-	cJSON *j;
-
-	th_call(&srv, method, path, body, &r);
-	cr_assert_eq(r.status, status, "%s %s: status %ld, want %ld (%s)", method, path, r.status,
-		     status, r.body);
-	j = cJSON_Parse(r.body);
-	cr_assert_not_null(j, "%s %s: body is not JSON: %s", method, path, r.body);
-	th_resp_free(&r);
-	return j;
-}
 
 static double num(const cJSON *o, const char *name)
 {
@@ -64,22 +17,14 @@ static double num(const cJSON *o, const char *name)
 	return v->valuedouble;
 }
 
-#define E_PARAM \
-	"{\"error\":{\"code\":\"invalid_parameter\",\"message\":\"A parameter is missing, malformed or out of range.\"}}"
-#define E_QNF "{\"error\":{\"code\":\"queue_not_found\",\"message\":\"No such queue.\"}}"
-#define E_MNF \
-	"{\"error\":{\"code\":\"message_not_found\",\"message\":\"No such message.\"}}"
-#define E_LEASE \
-	"{\"error\":{\"code\":\"lease_mismatch\",\"message\":\"The lease token is not the message's current lease.\"}}"
-
-TestSuite(http_routes, .init = start, .fini = stop, .timeout = 60);
+TestSuite(http_routes, .init = ht_start, .fini = ht_stop, .timeout = 60);
 
 Test(http_routes, healthz_answers_ok_as_json)
 {
 	struct th_resp r;
 	char *type;
 
-	cr_assert_eq(th_call(&srv, "GET", "/healthz", NULL, &r), 200);
+	cr_assert_eq(th_call(&ht_srv, "GET", "/healthz", NULL, &r), 200);
 	cr_assert_str_eq(r.body, "{\"status\":\"ok\"}");
 	type = th_header(&r, "Content-Type");
 	cr_assert_str_eq(type, "application/json; charset=utf-8");
@@ -89,7 +34,7 @@ Test(http_routes, healthz_answers_ok_as_json)
 
 Test(http_routes, put_creates_then_updates_and_shows_stats)
 {
-	cJSON *j = json_of("PUT", "/v1/queues/orders", NULL, 201), *s;
+	cJSON *j = ht_json_of("PUT", "/v1/queues/orders", NULL, 201), *s;
 
 	cr_assert_str_eq(cJSON_GetObjectItem(j, "name")->valuestring, "orders");
 	cr_assert_eq(num(j, "depth"), 0);
@@ -117,8 +62,8 @@ Test(http_routes, put_creates_then_updates_and_shows_stats)
 	cr_assert(cJSON_IsNull(cJSON_GetObjectItem(s, "dead_letter")));
 	cJSON_Delete(j);
 
-	expect("PUT", "/v1/queues/dead", NULL, 201, NULL);
-	j = json_of("PUT", "/v1/queues/orders",
+	ht_expect("PUT", "/v1/queues/dead", NULL, 201, NULL);
+	j = ht_json_of("PUT", "/v1/queues/orders",
 		    "{\"lease_seconds\": 5, \"max_deliveries\": 3, \"dead_letter\": \"dead\"}", 200);
 	s = cJSON_GetObjectItem(j, "settings");
 	cr_assert_eq(num(s, "lease_seconds"), 5);
@@ -127,7 +72,7 @@ Test(http_routes, put_creates_then_updates_and_shows_stats)
 	cr_assert_eq(num(s, "max_message_bytes"), 1048576, "unnamed settings stay");
 	cJSON_Delete(j);
 
-	j = json_of("GET", "/v1/queues/orders", NULL, 200);
+	j = ht_json_of("GET", "/v1/queues/orders", NULL, 200);
 	cr_assert_eq(num(cJSON_GetObjectItem(j, "settings"), "lease_seconds"), 5);
 	cJSON_Delete(j);
 }
@@ -136,13 +81,13 @@ Test(http_routes, list_is_sorted_by_name)
 {
 	cJSON *j, *q;
 
-	j = json_of("GET", "/v1/queues", NULL, 200);
+	j = ht_json_of("GET", "/v1/queues", NULL, 200);
 	cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "queues")), 0);
 	cJSON_Delete(j);
-	expect("PUT", "/v1/queues/b", NULL, 201, NULL);
-	expect("PUT", "/v1/queues/a", NULL, 201, NULL);
-	expect("PUT", "/v1/queues/c_-9", NULL, 201, NULL);
-	j = json_of("GET", "/v1/queues", NULL, 200);
+	ht_expect("PUT", "/v1/queues/b", NULL, 201, NULL);
+	ht_expect("PUT", "/v1/queues/a", NULL, 201, NULL);
+	ht_expect("PUT", "/v1/queues/c_-9", NULL, 201, NULL);
+	j = ht_json_of("GET", "/v1/queues", NULL, 200);
 	q = cJSON_GetObjectItem(j, "queues");
 	cr_assert_eq(cJSON_GetArraySize(q), 3);
 	cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(q, 0), "name")->valuestring, "a");
@@ -153,14 +98,14 @@ Test(http_routes, list_is_sorted_by_name)
 
 Test(http_routes, delete_removes_the_queue)
 {
-	expect("PUT", "/v1/queues/gone", NULL, 201, NULL);
-	expect("POST", "/v1/queues/gone/messages", "1", 201, "{\"id\":1}");
-	expect("DELETE", "/v1/queues/gone", NULL, 204, "");
-	expect("GET", "/v1/queues/gone", NULL, 404, E_QNF);
-	expect("DELETE", "/v1/queues/gone", NULL, 404, E_QNF);
-	expect("GET", "/v1/queues/gone/messages", NULL, 200, "{\"messages\":[]}");
-	expect("POST", "/v1/queues/gone/messages", "2", 201, NULL);
-	expect("GET", "/v1/queues/gone/messages?limit=5", NULL, 200, NULL);
+	ht_expect("PUT", "/v1/queues/gone", NULL, 201, NULL);
+	ht_expect("POST", "/v1/queues/gone/messages", "1", 201, "{\"id\":1}");
+	ht_expect("DELETE", "/v1/queues/gone", NULL, 204, "");
+	ht_expect("GET", "/v1/queues/gone", NULL, 404, HT_E_QNF);
+	ht_expect("DELETE", "/v1/queues/gone", NULL, 404, HT_E_QNF);
+	ht_expect("GET", "/v1/queues/gone/messages", NULL, 200, "{\"messages\":[]}");
+	ht_expect("POST", "/v1/queues/gone/messages", "2", 201, NULL);
+	ht_expect("GET", "/v1/queues/gone/messages?limit=5", NULL, 200, NULL);
 }
 
 Test(http_routes, payloads_are_stored_and_returned_verbatim)
@@ -168,9 +113,9 @@ Test(http_routes, payloads_are_stored_and_returned_verbatim)
 	struct th_resp r;
 	const char *body = " \n{\"b\": [1, 2.50, \"\\u00e9\"],  \"a\":null}\t";
 
-	expect("POST", "/v1/queues/v/messages", body, 201, "{\"id\":1}");
-	expect("POST", "/v1/queues/v/messages", "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"", 201, "{\"id\":2}");
-	th_call(&srv, "GET", "/v1/queues/v/messages?limit=2", NULL, &r);
+	ht_expect("POST", "/v1/queues/v/messages", body, 201, "{\"id\":1}");
+	ht_expect("POST", "/v1/queues/v/messages", "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"", 201, "{\"id\":2}");
+	th_call(&ht_srv, "GET", "/v1/queues/v/messages?limit=2", NULL, &r);
 	cr_assert_eq(r.status, 200);
 	cr_assert(strstr(r.body, "\"payload\":{\"b\": [1, 2.50, \"\\u00e9\"],  \"a\":null},") != NULL,
 		  "%s", r.body);
@@ -183,8 +128,8 @@ Test(http_routes, messages_have_the_documented_shape)
 	cJSON *j, *m;
 	const char *at;
 
-	expect("POST", "/v1/queues/s/messages", "{\"k\":1}", 201, "{\"id\":1}");
-	j = json_of("GET", "/v1/queues/s/messages", NULL, 200);
+	ht_expect("POST", "/v1/queues/s/messages", "{\"k\":1}", 201, "{\"id\":1}");
+	j = ht_json_of("GET", "/v1/queues/s/messages", NULL, 200);
 	m = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "messages"), 0);
 	cr_assert_eq(cJSON_GetArraySize(m), 4, "id, payload, enqueued_at, deliveries");
 	cr_assert_eq(num(m, "id"), 1);
@@ -200,9 +145,9 @@ Test(http_routes, batch_keeps_each_item_as_sent)
 {
 	struct th_resp r;
 
-	expect("POST", "/v1/queues/b/messages/batch", " [1, {\"x\" : [2,3]} ,\"s,]\", null,[ ] ]\n",
+	ht_expect("POST", "/v1/queues/b/messages/batch", " [1, {\"x\" : [2,3]} ,\"s,]\", null,[ ] ]\n",
 	       201, "{\"ids\":[1,2,3,4,5]}");
-	th_call(&srv, "POST", "/v1/queues/b/messages/pop?limit=10", NULL, &r);
+	th_call(&ht_srv, "POST", "/v1/queues/b/messages/pop?limit=10", NULL, &r);
 	cr_assert_eq(r.status, 200);
 	cr_assert(strstr(r.body, "\"payload\":1,") != NULL, "%s", r.body);
 	cr_assert(strstr(r.body, "\"payload\":{\"x\" : [2,3]},") != NULL, "%s", r.body);
@@ -211,7 +156,7 @@ Test(http_routes, batch_keeps_each_item_as_sent)
 	cr_assert(strstr(r.body, "\"payload\":[ ],") != NULL, "%s", r.body);
 	th_resp_free(&r);
 	{
-		cJSON *j = json_of("POST", "/v1/queues/b/messages/batch", "[7]", 201);
+		cJSON *j = ht_json_of("POST", "/v1/queues/b/messages/batch", "[7]", 201);
 		cr_assert(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "ids"), 0)->valuedouble > 5,
 			  "ids are never reused");
 		cJSON_Delete(j);
@@ -220,40 +165,40 @@ Test(http_routes, batch_keeps_each_item_as_sent)
 
 Test(http_routes, pop_and_peek_follow_fifo_order_and_limit)
 {
-	expect("POST", "/v1/queues/f/messages/batch", "[1,2,3,4,5]", 201, NULL);
+	ht_expect("POST", "/v1/queues/f/messages/batch", "[1,2,3,4,5]", 201, NULL);
 	{
-		cJSON *j = json_of("GET", "/v1/queues/f/messages?limit=3", NULL, 200);
+		cJSON *j = ht_json_of("GET", "/v1/queues/f/messages?limit=3", NULL, 200);
 		cJSON *m = cJSON_GetObjectItem(j, "messages");
 		cr_assert_eq(cJSON_GetArraySize(m), 3);
 		cr_assert_eq(num(cJSON_GetArrayItem(m, 0), "id"), 1);
 		cr_assert_eq(num(cJSON_GetArrayItem(m, 2), "id"), 3);
 		cJSON_Delete(j);
-		j = json_of("POST", "/v1/queues/f/messages/pop?limit=2", NULL, 200);
+		j = ht_json_of("POST", "/v1/queues/f/messages/pop?limit=2", NULL, 200);
 		m = cJSON_GetObjectItem(j, "messages");
 		cr_assert_eq(cJSON_GetArraySize(m), 2);
 		cr_assert_eq(num(cJSON_GetArrayItem(m, 0), "id"), 1);
 		cr_assert_eq(num(cJSON_GetArrayItem(m, 0), "deliveries"), 1);
 		cr_assert_eq(num(cJSON_GetArrayItem(m, 1), "id"), 2);
 		cJSON_Delete(j);
-		j = json_of("POST", "/v1/queues/f/messages/pop?limit=1000", NULL, 200);
+		j = ht_json_of("POST", "/v1/queues/f/messages/pop?limit=1000", NULL, 200);
 		cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "messages")), 3);
 		cJSON_Delete(j);
 	}
-	expect("POST", "/v1/queues/f/messages/pop", NULL, 200, "{\"messages\":[]}");
+	ht_expect("POST", "/v1/queues/f/messages/pop", NULL, 200, "{\"messages\":[]}");
 }
 
 Test(http_routes, delayed_messages_become_visible_later)
 {
 	cJSON *j;
 
-	expect("POST", "/v1/queues/d/messages?delay=1", "\"later\"", 201, "{\"id\":1}");
-	expect("GET", "/v1/queues/d/messages", NULL, 200, "{\"messages\":[]}");
-	j = json_of("GET", "/v1/queues/d", NULL, 200);
+	ht_expect("POST", "/v1/queues/d/messages?delay=1", "\"later\"", 201, "{\"id\":1}");
+	ht_expect("GET", "/v1/queues/d/messages", NULL, 200, "{\"messages\":[]}");
+	j = ht_json_of("GET", "/v1/queues/d", NULL, 200);
 	cr_assert_eq(num(j, "delayed"), 1);
 	cr_assert_eq(num(j, "depth"), 0);
 	cJSON_Delete(j);
 	tu_sleep_ms(1300);
-	j = json_of("POST", "/v1/queues/d/messages/pop", NULL, 200);
+	j = ht_json_of("POST", "/v1/queues/d/messages/pop", NULL, 200);
 	cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "messages")), 1);
 	cJSON_Delete(j);
 }
@@ -261,7 +206,7 @@ Test(http_routes, delayed_messages_become_visible_later)
 /* lease_one leases one message from q and returns its id and token. */
 static void lease_one(const char *path, double *id, char *token, size_t toklen, double *deliveries)
 {
-	cJSON *j = json_of("POST", path, NULL, 200);
+	cJSON *j = ht_json_of("POST", path, NULL, 200);
 	cJSON *m = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "messages"), 0);
 	const cJSON *lease;
 
@@ -282,22 +227,22 @@ Test(http_routes, lease_ack_release_extend_with_tokens)
 	double id, deliveries;
 	cJSON *j;
 
-	expect("POST", "/v1/queues/l/messages/batch", "[\"a\",\"b\"]", 201, NULL);
+	ht_expect("POST", "/v1/queues/l/messages/batch", "[\"a\",\"b\"]", 201, NULL);
 	lease_one("/v1/queues/l/messages/lease?ttl=60", &id, token, sizeof(token), &deliveries);
 	cr_assert_eq(id, 1);
 	cr_assert_eq(deliveries, 1);
-	j = json_of("GET", "/v1/queues/l", NULL, 200);
+	j = ht_json_of("GET", "/v1/queues/l", NULL, 200);
 	cr_assert_eq(num(j, "in_flight"), 1);
 	cr_assert_eq(num(j, "depth"), 1);
 	cJSON_Delete(j);
 
 	snprintf(path, sizeof(path), "/v1/queues/l/messages/1/extend?lease=%s&ttl=120", token);
-	j = json_of("POST", path, NULL, 200);
+	j = ht_json_of("POST", path, NULL, 200);
 	cr_assert_eq(cJSON_GetArraySize(j), 1);
 	cr_assert(cJSON_IsString(cJSON_GetObjectItem(j, "lease_expires_at")));
 	cJSON_Delete(j);
 	snprintf(path, sizeof(path), "/v1/queues/l/messages/1/release?lease=%s", token);
-	expect("POST", path, NULL, 204, "");
+	ht_expect("POST", path, NULL, 204, "");
 
 	snprintf(old, sizeof(old), "%s", token);
 	lease_one("/v1/queues/l/messages/lease", &id, token, sizeof(token), &deliveries);
@@ -305,18 +250,18 @@ Test(http_routes, lease_ack_release_extend_with_tokens)
 	cr_assert_eq(deliveries, 2);
 	cr_assert_str_neq(token, old);
 	snprintf(path, sizeof(path), "/v1/queues/l/messages/1?lease=%s", old);
-	expect("DELETE", path, NULL, 409, E_LEASE);
+	ht_expect("DELETE", path, NULL, 409, HT_E_LEASE);
 	snprintf(path, sizeof(path), "/v1/queues/l/messages/1/extend?lease=%s", old);
-	expect("POST", path, NULL, 409, E_LEASE);
+	ht_expect("POST", path, NULL, 409, HT_E_LEASE);
 	snprintf(path, sizeof(path), "/v1/queues/l/messages/1/release?lease=%s", old);
-	expect("POST", path, NULL, 409, E_LEASE);
-	expect("DELETE", "/v1/queues/l/messages/1?lease=not-a-token", NULL, 400, E_PARAM);
-	expect("DELETE", "/v1/queues/l/messages/2?lease=1", NULL, 409, E_LEASE);
-	expect("DELETE", "/v1/queues/l/messages/999?lease=1", NULL, 404, E_MNF);
+	ht_expect("POST", path, NULL, 409, HT_E_LEASE);
+	ht_expect("DELETE", "/v1/queues/l/messages/1?lease=not-a-token", NULL, 400, HT_E_PARAM);
+	ht_expect("DELETE", "/v1/queues/l/messages/2?lease=1", NULL, 409, HT_E_LEASE);
+	ht_expect("DELETE", "/v1/queues/l/messages/999?lease=1", NULL, 404, HT_E_MNF);
 	snprintf(path, sizeof(path), "/v1/queues/l/messages/1?lease=%s", token);
-	expect("DELETE", path, NULL, 204, "");
-	expect("DELETE", path, NULL, 404, E_MNF);
-	j = json_of("GET", "/v1/queues/l", NULL, 200);
+	ht_expect("DELETE", path, NULL, 204, "");
+	ht_expect("DELETE", path, NULL, 404, HT_E_MNF);
+	j = ht_json_of("GET", "/v1/queues/l", NULL, 200);
 	cr_assert_eq(num(j, "in_flight"), 0);
 	cr_assert_eq(num(j, "depth"), 1);
 	cJSON_Delete(j);
@@ -324,11 +269,11 @@ Test(http_routes, lease_ack_release_extend_with_tokens)
 
 Test(http_routes, purge_removes_every_message)
 {
-	expect("POST", "/v1/queues/pg/messages/batch", "[1,2,3]", 201, NULL);
-	expect("DELETE", "/v1/queues/pg/messages", NULL, 204, "");
-	expect("GET", "/v1/queues/pg/messages", NULL, 200, "{\"messages\":[]}");
+	ht_expect("POST", "/v1/queues/pg/messages/batch", "[1,2,3]", 201, NULL);
+	ht_expect("DELETE", "/v1/queues/pg/messages", NULL, 204, "");
+	ht_expect("GET", "/v1/queues/pg/messages", NULL, 200, "{\"messages\":[]}");
 	{
-		cJSON *j = json_of("POST", "/v1/queues/pg/messages", "4", 201);
+		cJSON *j = ht_json_of("POST", "/v1/queues/pg/messages", "4", 201);
 		cr_assert(num(j, "id") > 3, "ids are never reused");
 		cJSON_Delete(j);
 	}
@@ -339,9 +284,9 @@ Test(http_routes, metrics_show_queues_and_requests)
 	struct th_resp r;
 	char *type;
 
-	expect("POST", "/v1/queues/m/messages", "1", 201, NULL);
-	expect("GET", "/nowhere", NULL, 404, NULL);
-	th_call(&srv, "GET", "/metrics", NULL, &r);
+	ht_expect("POST", "/v1/queues/m/messages", "1", 201, NULL);
+	ht_expect("GET", "/nowhere", NULL, 404, NULL);
+	th_call(&ht_srv, "GET", "/metrics", NULL, &r);
 	cr_assert_eq(r.status, 200);
 	type = th_header(&r, "Content-Type");
 	cr_assert_str_eq(type, "text/plain; version=0.0.4; charset=utf-8");
@@ -367,7 +312,7 @@ static size_t discard(char *p, size_t size, size_t n, void *ctx)
 
 Test(http_routes, requests_on_one_keepalive_connection)
 {
-	char *url = th_url(&srv, "/healthz");
+	char *url = th_url(&ht_srv, "/healthz");
 	CURL *c = curl_easy_init();
 	long count = 0;
 
@@ -390,13 +335,13 @@ Test(http_routes, dead_letter_is_cleared_with_null_or_empty)
 {
 	cJSON *j;
 
-	expect("PUT", "/v1/queues/dl", NULL, 201, NULL);
-	expect("PUT", "/v1/queues/w", "{\"dead_letter\":\"dl\"}", 201, NULL);
-	j = json_of("PUT", "/v1/queues/w", "{\"dead_letter\":null}", 200);
+	ht_expect("PUT", "/v1/queues/dl", NULL, 201, NULL);
+	ht_expect("PUT", "/v1/queues/w", "{\"dead_letter\":\"dl\"}", 201, NULL);
+	j = ht_json_of("PUT", "/v1/queues/w", "{\"dead_letter\":null}", 200);
 	cr_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "settings"), "dead_letter")));
 	cJSON_Delete(j);
-	expect("PUT", "/v1/queues/w", "{\"dead_letter\":\"dl\"}", 200, NULL);
-	j = json_of("PUT", "/v1/queues/w", "{\"dead_letter\":\"\"}", 200);
+	ht_expect("PUT", "/v1/queues/w", "{\"dead_letter\":\"dl\"}", 200, NULL);
+	j = ht_json_of("PUT", "/v1/queues/w", "{\"dead_letter\":\"\"}", 200);
 	cr_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "settings"), "dead_letter")));
 	cJSON_Delete(j);
 }

@@ -12,140 +12,14 @@
 #include "queuetest.h"
 #include "testutil.h"
 
-#define T0 1700000000000ull
-#define SMALL_SEG 16384u
 #define MAXN 4096
 
-static char *dir;
-static struct queue_store *st;
-static struct queue_recovery rep;
-static _Atomic uint64_t fake_now = T0;
-static uint64_t seg_first, seg_max;
-
-static uint64_t fake_clock(void)
-{
-	return atomic_load(&fake_now);
-}
-
-static void reopen(void)
-{
-	struct queue_store_options o;
-	if (st != NULL)
-		cr_assert_eq(queue_store_close(st), QUEUE_OK);
-	st = NULL;
-	queue_store_options_default(&o);
-	o.sync = QUEUE_SYNC_NONE;
-	o.clock = fake_clock;
-	o.first_segment_bytes = seg_first;
-	o.max_segment_bytes = seg_max;
-	memset(&rep, 0, sizeof(rep));
-	cr_assert_eq(queue_store_open(dir, &o, &st, &rep), QUEUE_OK);
-}
-
-/* close_store closes the store so a test can damage its files. */
-static void close_store(void)
-{
-	cr_assert_eq(queue_store_close(st), QUEUE_OK);
-	st = NULL;
-}
-
-static void teardown(void);
-
-/* Criterion runs the suite's .init before a test's own .init: start from a clean slate. */
-static void setup_with(uint64_t first, uint64_t max)
-{
-	if (dir != NULL)
-		teardown();
-	atomic_store(&fake_now, T0);
-	dir = tu_tempdir();
-	st = NULL;
-	seg_first = first;
-	seg_max = max;
-	reopen();
-}
-
-static void setup(void)
-{
-	setup_with(0, 0);
-}
-
-static void setup_small(void)
-{
-	setup_with(SMALL_SEG, SMALL_SEG);
-}
-
-static void teardown(void)
-{
-	queue_store_close(st);
-	st = NULL;
-	tu_rmrf(dir);
-	free(dir);
-	dir = NULL;
-}
-
-TestSuite(queue_recovery, .init = setup, .fini = teardown, .timeout = 60);
-
-/* The helpers below bind this file's store to the shared ones in queuetest.c. */
-/* make_payload writes message i's payload of len bytes (len >= 8) into buf: a tag, then a pattern. */
-static void make_payload(char *buf, int i, size_t len)
-{
-	qt_payload(buf, i, len);
-}
-
-static size_t len_of(int i, size_t base)
-{
-	return qt_payload_len(i, base);
-}
-
-/* enq_range enqueues messages first..first+n-1 one by one, each of qt_payload_len(i, base) bytes, into ids[i]. */
-static void enq_range(const char *name, int first, int n, size_t base, uint64_t *ids)
-{
-	qt_enqueue_range(st, name, first, n, base, ids);
-}
-
-/* enq_batch enqueues messages first..first+n-1 as one batch. */
-static void enq_batch(const char *name, int first, int n, size_t base, uint64_t *ids)
-{
-	qt_enqueue_batch(st, name, first, n, base, ids);
-}
-
-static void pop_n(const char *name, size_t n)
-{
-	qt_pop_n(st, name, n);
-}
-
-/* expect_survivors drains queue name and checks it returns exactly the messages listed in want (see queuetest.h). */
-static void expect_survivors(const char *name, const uint64_t *ids, const int *want, size_t nwant, size_t base)
-{
-	qt_expect_survivors(st, name, ids, want, nwant, base);
-}
-
-/* all_but fills want with 0..n-1 except the indices in skip (ascending) and returns the count. */
-static size_t all_but(int *want, int n, const int *skip, size_t nskip)
-{
-	return qt_all_but(want, n, skip, nskip);
-}
-
-static char *qdir(const char *name)
-{
-	return qt_queue_dir(dir, name);
-}
-
-static size_t segment_count(const char *name)
-{
-	return qt_segment_count(dir, name);
-}
-
-/* segment_of returns the index of the segment holding record seq, or -1. */
-static long segment_of(char **segs, size_t n, uint64_t seq)
-{
-	return qt_segment_of(segs, n, seq);
-}
+TestSuite(queue_recovery, .init = qt_setup_default, .fini = qt_teardown, .timeout = 60);
 
 /* last_segment returns the path of the queue's newest segment. Caller frees. */
 static char *segment_at(const char *name, long idx)
 {
-	char *q = qdir(name);
+	char *q = qt_queue_dir(name);
 	char **segs = NULL;
 	size_t n = tu_segments(q, &segs);
 	cr_assert_gt(n, 0);
@@ -175,44 +49,58 @@ static void after_damage(const char *name, int last_index, size_t base)
 	uint64_t more[1];
 	char buf[64];
 	struct queue_payload p = { buf, 0 };
-	make_payload(buf, 9999, 40);
+	qt_payload(buf, 9999, 40);
 	p.len = 40;
-	cr_assert_eq(queue_enqueue(st, name, &p, 1, 0, more, NULL), QUEUE_OK);
+	cr_assert_eq(queue_enqueue(qt_st, name, &p, 1, 0, more, NULL), QUEUE_OK);
 	if (last_index >= 0)
 		cr_assert_gt(more[0], ids[last_index]);
-	reopen();
+	qt_reopen();
 	struct queue_msgs m = { 0 };
-	cr_assert_eq(queue_pop(st, name, 10, &m, NULL), QUEUE_OK);
+	cr_assert_eq(queue_pop(qt_st, name, 10, &m, NULL), QUEUE_OK);
 	cr_assert_eq(m.count, 1, "the message enqueued after the repair must survive the next reopen (%llu corrupt: %s)",
-		     (unsigned long long)rep.corrupt_records, rep.first_problem);
+		     (unsigned long long)qt_rep.corrupt_records, qt_rep.first_problem);
 	cr_assert_eq(m.items[0].id, more[0]);
 	cr_assert_eq(memcmp(m.items[0].payload, buf, 40), 0);
 	queue_msgs_free(&m);
-	cr_assert_eq(rep.corrupt_records, 0, "a repaired log is clean on the next open: %llu corrupt (%s)",
-		     (unsigned long long)rep.corrupt_records, rep.first_problem);
-	cr_assert_eq(rep.torn_bytes, 0, "a repaired log is clean on the next open: %llu torn bytes",
-		     (unsigned long long)rep.torn_bytes);
+	cr_assert_eq(qt_rep.corrupt_records, 0, "a repaired log is clean on the next open: %llu corrupt (%s)",
+		     (unsigned long long)qt_rep.corrupt_records, qt_rep.first_problem);
+	cr_assert_eq(qt_rep.torn_bytes, 0, "a repaired log is clean on the next open: %llu torn bytes",
+		     (unsigned long long)qt_rep.torn_bytes);
 	(void)base;
+}
+
+/* fill_tail enqueues messages 0..n-1 (base 100) into "q", closes the store, and asserts the newest segment holds exactly those n records, into r and *seg (caller frees *seg). */
+static void fill_tail(int n, struct tu_record *r, char **seg)
+{
+	qt_enqueue_range("q", 0, n, 100, ids);
+	qt_close_store();
+	cr_assert_eq(tail_records("q", r, 16, seg), (size_t)n);
+}
+
+/* expect_prefix asserts that "q" serves exactly messages 0..n-1 (base 100), then that the repaired queue keeps working (after_damage). */
+static void expect_prefix(int n)
+{
+	for (int i = 0; i < n; i++)
+		want[i] = i;
+	qt_expect_survivors("q", ids, want, (size_t)n, 100);
+	after_damage("q", n - 1, 100);
 }
 
 Test(queue_recovery, truncated_last_record_is_cut)
 {
 	struct tu_record r[16];
 	char *seg;
-	enq_range("q", 0, 10, 100, ids);
-	close_store();
+	qt_enqueue_range("q", 0, 10, 100, ids);
+	qt_close_store();
 	size_t n = tail_records("q", r, 16, &seg);
 	cr_assert_eq(n, 10);
 	cr_assert_eq(r[9].seq, ids[9]);
 	cr_assert_eq(tu_file_truncate(seg, r[9].off + 20), 0);
-	reopen();
-	cr_assert_eq(rep.messages, 9, "rep.messages %llu", (unsigned long long)rep.messages);
-	cr_assert_gt(rep.torn_bytes, 0);
-	cr_assert_eq(rep.corrupt_records, 0, "a torn tail is not corruption");
-	for (int i = 0; i < 9; i++)
-		want[i] = i;
-	expect_survivors("q", ids, want, 9, 100);
-	after_damage("q", 8, 100);
+	qt_reopen();
+	cr_assert_eq(qt_rep.messages, 9, "rep.messages %llu", (unsigned long long)qt_rep.messages);
+	cr_assert_gt(qt_rep.torn_bytes, 0);
+	cr_assert_eq(qt_rep.corrupt_records, 0, "a torn tail is not corruption");
+	expect_prefix(9);
 	free(seg);
 }
 
@@ -220,13 +108,11 @@ Test(queue_recovery, truncated_to_the_header_page_keeps_nothing_of_that_segment)
 {
 	char *seg;
 	struct tu_record r[16];
-	enq_range("q", 0, 4, 100, ids);
-	close_store();
-	cr_assert_eq(tail_records("q", r, 16, &seg), 4);
+	fill_tail(4, r, &seg);
 	cr_assert_eq(tu_file_truncate(seg, TU_SEG_HEADER), 0);
-	reopen();
-	cr_assert_eq(rep.messages, 0, "rep.messages %llu", (unsigned long long)rep.messages);
-	expect_survivors("q", ids, want, 0, 100);
+	qt_reopen();
+	cr_assert_eq(qt_rep.messages, 0, "rep.messages %llu", (unsigned long long)qt_rep.messages);
+	qt_expect_survivors("q", ids, want, 0, 100);
 	after_damage("q", -1, 100);
 	free(seg);
 }
@@ -235,16 +121,11 @@ Test(queue_recovery, zeroed_last_record_is_cut)
 {
 	struct tu_record r[16];
 	char *seg;
-	enq_range("q", 0, 10, 100, ids);
-	close_store();
-	cr_assert_eq(tail_records("q", r, 16, &seg), 10);
+	fill_tail(10, r, &seg);
 	cr_assert_eq(tu_file_zero(seg, r[9].off, r[9].size), 0);
-	reopen();
-	cr_assert_eq(rep.messages, 9, "rep.messages %llu", (unsigned long long)rep.messages);
-	for (int i = 0; i < 9; i++)
-		want[i] = i;
-	expect_survivors("q", ids, want, 9, 100);
-	after_damage("q", 8, 100);
+	qt_reopen();
+	cr_assert_eq(qt_rep.messages, 9, "rep.messages %llu", (unsigned long long)qt_rep.messages);
+	expect_prefix(9);
 	free(seg);
 }
 
@@ -252,18 +133,16 @@ Test(queue_recovery, zeroed_bytes_inside_a_tail_body_lose_only_that_record)
 {
 	struct tu_record r[16];
 	char *seg;
-	enq_range("q", 0, 10, 100, ids);
-	close_store();
-	cr_assert_eq(tail_records("q", r, 16, &seg), 10);
+	fill_tail(10, r, &seg);
 	/* Sixteen zero bytes in the middle of record 7's body; records 8 and 9 stay intact. */
 	cr_assert_eq(tu_file_zero(seg, r[7].off + TU_REC_HEADER + 40, 16), 0);
-	reopen();
+	qt_reopen();
 	int skip = 7;
-	size_t n = all_but(want, 10, &skip, 1);
-	expect_survivors("q", ids, want, n, 100);
+	size_t n = qt_all_but(want, 10, &skip, 1);
+	qt_expect_survivors("q", ids, want, n, 100);
 	struct queue_stats s;
-	cr_assert_eq(queue_stats(st, "q", &s), QUEUE_OK);
-	cr_assert(rep.corrupt_records > 0 || s.corrupt_total > 0, "the damage must be reported");
+	cr_assert_eq(queue_stats(qt_st, "q", &s), QUEUE_OK);
+	cr_assert(qt_rep.corrupt_records > 0 || s.corrupt_total > 0, "the damage must be reported");
 	free(seg);
 }
 
@@ -272,16 +151,11 @@ Test(queue_recovery, zeroed_header_inside_the_tail_cuts_the_log_there)
 {
 	struct tu_record r[16];
 	char *seg;
-	enq_range("q", 0, 10, 100, ids);
-	close_store();
-	cr_assert_eq(tail_records("q", r, 16, &seg), 10);
+	fill_tail(10, r, &seg);
 	cr_assert_eq(tu_file_zero(seg, r[7].off, TU_REC_HEADER), 0);
-	reopen();
-	cr_assert_eq(rep.messages, 7, "rep.messages %llu", (unsigned long long)rep.messages);
-	for (int i = 0; i < 7; i++)
-		want[i] = i;
-	expect_survivors("q", ids, want, 7, 100);
-	after_damage("q", 6, 100);
+	qt_reopen();
+	cr_assert_eq(qt_rep.messages, 7, "rep.messages %llu", (unsigned long long)qt_rep.messages);
+	expect_prefix(7);
 	free(seg);
 }
 
@@ -289,15 +163,10 @@ Test(queue_recovery, garbled_last_record_body_loses_only_that_record)
 {
 	struct tu_record r[16];
 	char *seg;
-	enq_range("q", 0, 10, 100, ids);
-	close_store();
-	cr_assert_eq(tail_records("q", r, 16, &seg), 10);
+	fill_tail(10, r, &seg);
 	cr_assert_eq(tu_file_xor(seg, r[9].off + TU_REC_HEADER + 50, 0x5a), 0);
-	reopen();
-	for (int i = 0; i < 9; i++)
-		want[i] = i;
-	expect_survivors("q", ids, want, 9, 100);
-	after_damage("q", 8, 100);
+	qt_reopen();
+	expect_prefix(9);
 	free(seg);
 }
 
@@ -305,16 +174,11 @@ Test(queue_recovery, garbled_last_record_header_loses_only_that_record)
 {
 	struct tu_record r[16];
 	char *seg;
-	enq_range("q", 0, 10, 100, ids);
-	close_store();
-	cr_assert_eq(tail_records("q", r, 16, &seg), 10);
+	fill_tail(10, r, &seg);
 	cr_assert_eq(tu_file_xor(seg, r[9].off + 25, 0x01), 0); /* a timestamp bit */
-	reopen();
-	cr_assert_eq(rep.messages, 9, "rep.messages %llu", (unsigned long long)rep.messages);
-	for (int i = 0; i < 9; i++)
-		want[i] = i;
-	expect_survivors("q", ids, want, 9, 100);
-	after_damage("q", 8, 100);
+	qt_reopen();
+	cr_assert_eq(qt_rep.messages, 9, "rep.messages %llu", (unsigned long long)qt_rep.messages);
+	expect_prefix(9);
 	free(seg);
 }
 
@@ -322,9 +186,9 @@ Test(queue_recovery, garbled_last_record_header_loses_only_that_record)
 static int damage_earlier(uint64_t delta, uint8_t mask, int *nmsgs)
 {
 	struct tu_record r[64];
-	enq_range("q", 0, 50, 1000, ids);
-	cr_assert_geq(segment_count("q"), 4);
-	close_store();
+	qt_enqueue_range("q", 0, 50, 1000, ids);
+	cr_assert_geq(qt_segment_count("q"), 4);
+	qt_close_store();
 	char *seg = segment_at("q", 0);
 	size_t nr = tu_seg_records(seg, r, 64);
 	cr_assert_geq(nr, 6);
@@ -341,68 +205,68 @@ static int damage_earlier(uint64_t delta, uint8_t mask, int *nmsgs)
 	return victim;
 }
 
-Test(queue_recovery, garbled_header_in_earlier_segment_is_reported_and_skipped, .init = setup_small)
+Test(queue_recovery, garbled_header_in_earlier_segment_is_reported_and_skipped, .init = qt_setup_small)
 {
 	int n = 0;
 	int victim = damage_earlier(25, 0x01, &n);
-	reopen();
-	cr_assert_gt(rep.corrupt_records, 0);
-	cr_assert_neq(rep.first_problem[0], '\0');
-	cr_assert_eq(rep.messages, (uint64_t)n - 1, "rep.messages %llu", (unsigned long long)rep.messages);
-	size_t k = all_but(want, n, &victim, 1);
-	expect_survivors("q", ids, want, k, 1000);
+	qt_reopen();
+	cr_assert_gt(qt_rep.corrupt_records, 0);
+	cr_assert_neq(qt_rep.first_problem[0], '\0');
+	cr_assert_eq(qt_rep.messages, (uint64_t)n - 1, "rep.messages %llu", (unsigned long long)qt_rep.messages);
+	size_t k = qt_all_but(want, n, &victim, 1);
+	qt_expect_survivors("q", ids, want, k, 1000);
 	struct queue_stats s;
-	cr_assert_eq(queue_stats(st, "q", &s), QUEUE_OK);
+	cr_assert_eq(queue_stats(qt_st, "q", &s), QUEUE_OK);
 	cr_assert_eq(s.depth + s.in_flight + s.delayed, 0);
 }
 
-Test(queue_recovery, garbled_body_in_earlier_segment_is_never_served, .init = setup_small)
+Test(queue_recovery, garbled_body_in_earlier_segment_is_never_served, .init = qt_setup_small)
 {
 	int n = 0;
 	int victim = damage_earlier(TU_REC_HEADER + 100, 0x20, &n);
-	reopen();
-	size_t k = all_but(want, n, &victim, 1);
-	expect_survivors("q", ids, want, k, 1000);
+	qt_reopen();
+	size_t k = qt_all_but(want, n, &victim, 1);
+	qt_expect_survivors("q", ids, want, k, 1000);
 	struct queue_stats s;
-	cr_assert_eq(queue_stats(st, "q", &s), QUEUE_OK);
-	cr_assert(rep.corrupt_records > 0 || s.corrupt_total > 0,
+	cr_assert_eq(queue_stats(qt_st, "q", &s), QUEUE_OK);
+	cr_assert(qt_rep.corrupt_records > 0 || s.corrupt_total > 0,
 		  "the damage must be reported (at open or when served)");
 	cr_assert_eq(s.depth + s.in_flight + s.delayed, 0);
-	reopen();
-	expect_survivors("q", ids, want, 0, 1000);
+	qt_reopen();
+	qt_expect_survivors("q", ids, want, 0, 1000);
 }
 
 Test(queue_recovery, torn_batch_at_the_tail_is_dropped_entirely)
 {
 	struct tu_record r[16];
 	char *seg;
-	enq_range("q", 0, 3, 100, ids);
-	enq_batch("q", 3, 5, 100, ids);
-	close_store();
+	qt_enqueue_range("q", 0, 3, 100, ids);
+	qt_enqueue_batch("q", 3, 5, 100, ids);
+	qt_close_store();
 	cr_assert_eq(tail_records("q", r, 16, &seg), 8);
 	for (int i = 3; i < 7; i++)
 		cr_assert_eq(r[i].flags & 1u, 1u, "batch record %d has MORE", i);
 	cr_assert_eq(r[7].flags & 1u, 0u);
 	cr_assert_eq(tu_file_truncate(seg, r[7].off + 30), 0);
-	reopen();
-	cr_assert_eq(rep.messages, 3, "rep.messages %llu", (unsigned long long)rep.messages);
+	qt_reopen();
+	cr_assert_eq(qt_rep.messages, 3, "rep.messages %llu", (unsigned long long)qt_rep.messages);
 	int w[3] = { 0, 1, 2 };
-	expect_survivors("q", ids, w, 3, 100);
+	qt_expect_survivors("q", ids, w, 3, 100);
 	after_damage("q", 2, 100);
 	free(seg);
 }
 
 /* A batch spanning segments whose last record is torn is dropped in every segment it touched. */
-Test(queue_recovery, torn_batch_spanning_segments_is_dropped_entirely, .init = setup_small)
+Test(queue_recovery, torn_batch_spanning_segments_is_dropped_entirely, .init = qt_setup_small)
 {
-	enq_range("q", 0, 5, 1000, ids);
-	enq_batch("q", 5, 30, 1000, ids);
-	close_store();
-	char *q = qdir("q");
+	qt_enqueue_range("q", 0, 5, 1000, ids);
+	qt_enqueue_batch("q", 5, 30, 1000, ids);
+	qt_close_store();
+	char *q = qt_queue_dir("q");
 	char **segs = NULL;
 	size_t n = tu_segments(q, &segs);
-	long last = segment_of(segs, n, ids[34]);
-	cr_assert_neq(last, segment_of(segs, n, ids[5]), "the batch spans segments");
+	long last = qt_segment_of(segs, n, ids[34]);
+	cr_assert_neq(last, qt_segment_of(segs, n, ids[5]), "the batch spans segments");
 	struct tu_record *r = calloc(512, sizeof(*r));
 	size_t nr = tu_seg_records(segs[last], r, 512);
 	cr_assert_gt(nr, 0);
@@ -411,10 +275,10 @@ Test(queue_recovery, torn_batch_spanning_segments_is_dropped_entirely, .init = s
 	free(r);
 	tu_strv_free(segs, n);
 	free(q);
-	reopen();
-	cr_assert_eq(rep.messages, 5, "rep.messages %llu", (unsigned long long)rep.messages);
+	qt_reopen();
+	cr_assert_eq(qt_rep.messages, 5, "rep.messages %llu", (unsigned long long)qt_rep.messages);
 	int w[5] = { 0, 1, 2, 3, 4 };
-	expect_survivors("q", ids, w, 5, 1000);
+	qt_expect_survivors("q", ids, w, 5, 1000);
 	after_damage("q", 4, 1000);
 }
 
@@ -428,15 +292,15 @@ Test(queue_recovery, garbled_record_inside_a_batch_loses_the_whole_batch_only)
 {
 	struct tu_record r[16];
 	char *seg;
-	enq_range("q", 0, 3, 100, ids);
-	enq_batch("q", 3, 5, 100, ids);
-	close_store();
+	qt_enqueue_range("q", 0, 3, 100, ids);
+	qt_enqueue_batch("q", 3, 5, 100, ids);
+	qt_close_store();
 	cr_assert_eq(tail_records("q", r, 16, &seg), 8);
 	cr_assert_eq(tu_file_xor(seg, r[5].off + 30, 0x80), 0);
-	reopen();
+	qt_reopen();
 	int w[3] = { 0, 1, 2 };
-	expect_survivors("q", ids, w, 3, 100);
-	cr_assert_gt(rep.corrupt_records, 0);
+	qt_expect_survivors("q", ids, w, 3, 100);
+	cr_assert_gt(qt_rep.corrupt_records, 0);
 	free(seg);
 }
 
@@ -446,12 +310,12 @@ static char *prepare_meta(void)
 	struct queue_settings s;
 	queue_settings_default(&s);
 	s.lease_seconds = 77;
-	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_LEASE_SECONDS, NULL), QUEUE_OK);
-	enq_range("q", 0, 5, 60, ids);
-	pop_n("q", 2);
-	reopen();
-	close_store();
-	char *q = qdir("q");
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s, QUEUE_SET_LEASE_SECONDS, NULL), QUEUE_OK);
+	qt_enqueue_range("q", 0, 5, 60, ids);
+	qt_pop_n("q", 2);
+	qt_reopen();
+	qt_close_store();
+	char *q = qt_queue_dir("q");
 	char *meta = tu_path(q, "queue.meta");
 	uint8_t m0[4], m1[4];
 	cr_assert_eq(tu_file_read(meta, 0, m0, 4), 0);
@@ -465,13 +329,13 @@ static char *prepare_meta(void)
 static void check_meta_survivors(uint32_t lease_seconds)
 {
 	struct queue_settings got;
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_OK);
 	cr_assert_eq(got.lease_seconds, lease_seconds);
 	int w[3] = { 2, 3, 4 };
-	expect_survivors("q", ids, w, 3, 60);
+	qt_expect_survivors("q", ids, w, 3, 60);
 	after_damage("q", 4, 60);
 	struct queue_settings again;
-	cr_assert_eq(queue_get_settings(st, "q", &again), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &again), QUEUE_OK);
 	cr_assert_eq(again.lease_seconds, lease_seconds);
 }
 
@@ -480,7 +344,7 @@ Test(queue_recovery, damaged_meta_slot_0_uses_slot_1)
 	char *meta = prepare_meta();
 	cr_assert_eq(tu_file_xor(meta, 100, 0xff), 0);
 	cr_assert_eq(tu_file_xor(meta, 9, 0x01), 0);
-	reopen();
+	qt_reopen();
 	check_meta_survivors(77);
 	free(meta);
 }
@@ -490,7 +354,7 @@ Test(queue_recovery, damaged_meta_slot_1_uses_slot_0)
 	char *meta = prepare_meta();
 	cr_assert_eq(tu_file_xor(meta, 4096 + 100, 0xff), 0);
 	cr_assert_eq(tu_file_xor(meta, 4096 + 9, 0x01), 0);
-	reopen();
+	qt_reopen();
 	check_meta_survivors(77);
 	free(meta);
 }
@@ -500,8 +364,8 @@ Test(queue_recovery, both_meta_slots_damaged_rebuilds_from_segments)
 	char *meta = prepare_meta();
 	cr_assert_eq(tu_file_zero(meta, 0, 64), 0);
 	cr_assert_eq(tu_file_xor(meta, 4096 + 4092, 0xff), 0);
-	reopen();
-	cr_assert_eq(rep.queues, 1);
+	qt_reopen();
+	cr_assert_eq(qt_rep.queues, 1);
 	check_meta_survivors(30);
 	free(meta);
 }
@@ -510,16 +374,16 @@ Test(queue_recovery, missing_meta_file_rebuilds_from_segments)
 {
 	char *meta = prepare_meta();
 	cr_assert_eq(unlink(meta), 0);
-	reopen();
+	qt_reopen();
 	check_meta_survivors(30);
 	free(meta);
 }
 
 Test(queue_recovery, leftover_temporary_directory_is_ignored)
 {
-	enq_range("q", 0, 2, 30, ids);
-	close_store();
-	char *qs = tu_path(dir, "queues");
+	qt_enqueue_range("q", 0, 2, 30, ids);
+	qt_close_store();
+	char *qs = tu_path(qt_dir, "queues");
 	char *tmpq = tu_path(qs, ".half-created");
 	char *junk = tu_path(tmpq, "00000000000000000001.seg");
 	cr_assert_eq(mkdir(tmpq, 0755), 0);
@@ -527,31 +391,31 @@ Test(queue_recovery, leftover_temporary_directory_is_ignored)
 	cr_assert_not_null(f);
 	fputs("not a segment", f);
 	fclose(f);
-	reopen();
-	cr_assert_eq(rep.queues, 1);
+	qt_reopen();
+	cr_assert_eq(qt_rep.queues, 1);
 	struct queue_stats *all = NULL;
 	size_t count = 0;
-	cr_assert_eq(queue_list(st, &all, &count), QUEUE_OK);
+	cr_assert_eq(queue_list(qt_st, &all, &count), QUEUE_OK);
 	cr_assert_eq(count, 1);
 	cr_assert_str_eq(all[0].name, "q");
 	free(all);
 	int w[2] = { 0, 1 };
-	expect_survivors("q", ids, w, 2, 30);
+	qt_expect_survivors("q", ids, w, 2, 30);
 	free(junk);
 	free(tmpq);
 	free(qs);
 }
 
 /* Random damage anywhere in the log must never crash the engine or serve a wrong payload. */
-Test(queue_recovery, random_damage_never_serves_a_wrong_payload, .init = setup_small)
+Test(queue_recovery, random_damage_never_serves_a_wrong_payload, .init = qt_setup_small)
 {
 	uint32_t x = 2463534242u;
 	char buf[1100];
 	for (int round = 0; round < 6; round++) {
 		struct queue_msgs m = { 0 };
-		enq_range("q", 0, 40, 1000, ids);
-		close_store();
-		char *q = qdir("q");
+		qt_enqueue_range("q", 0, 40, 1000, ids);
+		qt_close_store();
+		char *q = qt_queue_dir("q");
 		char **segs = NULL;
 		size_t n = tu_segments(q, &segs);
 		for (int hit = 0; hit < 8; hit++) {
@@ -564,10 +428,10 @@ Test(queue_recovery, random_damage_never_serves_a_wrong_payload, .init = setup_s
 		}
 		tu_strv_free(segs, n);
 		free(q);
-		reopen();
+		qt_reopen();
 		uint64_t last = 0;
 		for (;;) {
-			cr_assert_eq(queue_pop(st, "q", 100, &m, NULL), QUEUE_OK);
+			cr_assert_eq(queue_pop(qt_st, "q", 100, &m, NULL), QUEUE_OK);
 			if (m.count == 0)
 				break;
 			for (size_t j = 0; j < m.count; j++) {
@@ -578,8 +442,8 @@ Test(queue_recovery, random_damage_never_serves_a_wrong_payload, .init = setup_s
 				cr_assert_geq(i, 0, "served an id that was never enqueued");
 				cr_assert_gt(m.items[j].id, last);
 				last = m.items[j].id;
-				make_payload(buf, i, len_of(i, 1000));
-				cr_assert_eq(m.items[j].len, len_of(i, 1000));
+				qt_payload(buf, i, qt_payload_len(i, 1000));
+				cr_assert_eq(m.items[j].len, qt_payload_len(i, 1000));
 				cr_assert_eq(memcmp(m.items[j].payload, buf, m.items[j].len), 0);
 			}
 			queue_msgs_free(&m);

@@ -9,62 +9,7 @@
 #include "queuetest.h"
 #include "testutil.h"
 
-#define T0 1700000000000ull
-
-static char *tmp;
-static char *dir;
-static struct queue_store *st;
-static _Atomic uint64_t fake_now = T0;
-
-static uint64_t fake_clock(void)
-{
-	return atomic_load(&fake_now);
-}
-
-static struct queue_store_options test_options(void)
-{
-	struct queue_store_options o;
-	queue_store_options_default(&o);
-	o.sync = QUEUE_SYNC_NONE;
-	o.clock = fake_clock;
-	return o;
-}
-
-static void reopen(void)
-{
-	struct queue_store_options o = test_options();
-	if (st != NULL)
-		cr_assert_eq(queue_store_close(st), QUEUE_OK);
-	st = NULL;
-	cr_assert_eq(queue_store_open(dir, &o, &st, NULL), QUEUE_OK);
-	cr_assert_not_null(st);
-}
-
-static void setup(void)
-{
-	atomic_store(&fake_now, T0);
-	tmp = tu_tempdir();
-	dir = tu_path(tmp, "data");
-	st = NULL;
-	reopen();
-}
-
-static void teardown(void)
-{
-	queue_store_close(st);
-	st = NULL;
-	tu_rmrf(tmp);
-	free(dir);
-	free(tmp);
-}
-
-/* The helpers below bind this file's store to the shared ones in queuetest.c. */
-static uint64_t enq(const char *name, const char *text)
-{
-	return qt_enqueue(st, name, text, 0);
-}
-
-TestSuite(queue_store, .init = setup, .fini = teardown, .timeout = 30);
+TestSuite(queue_store, .init = qt_setup_data, .fini = qt_teardown, .timeout = 30);
 
 Test(queue_store, put_settings_reports_created_then_updated)
 {
@@ -72,18 +17,18 @@ Test(queue_store, put_settings_reports_created_then_updated)
 	struct queue_settings s, got;
 	queue_settings_default(&s);
 	s.lease_seconds = 45;
-	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_LEASE_SECONDS, &created), QUEUE_OK);
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s, QUEUE_SET_LEASE_SECONDS, &created), QUEUE_OK);
 	cr_assert(created);
 	s.lease_seconds = 46;
-	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_LEASE_SECONDS, &created), QUEUE_OK);
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s, QUEUE_SET_LEASE_SECONDS, &created), QUEUE_OK);
 	cr_assert_not(created);
-	cr_assert_eq(queue_put_settings(st, "q", NULL, 0, &created), QUEUE_OK);
+	cr_assert_eq(queue_put_settings(qt_st, "q", NULL, 0, &created), QUEUE_OK);
 	cr_assert_not(created);
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_OK);
 	cr_assert_eq(got.lease_seconds, 46);
 	/* An enqueue into a missing queue creates it, so putting settings then updates. */
-	enq("auto", "x");
-	cr_assert_eq(queue_put_settings(st, "auto", NULL, 0, &created), QUEUE_OK);
+	qt_enq("auto", "x");
+	cr_assert_eq(queue_put_settings(qt_st, "auto", NULL, 0, &created), QUEUE_OK);
 	cr_assert_not(created);
 }
 
@@ -96,14 +41,14 @@ Test(queue_store, new_queue_gets_documented_defaults)
 	cr_assert_eq(d.lease_seconds, 30);
 	cr_assert_eq(d.max_deliveries, 0);
 	cr_assert_str_eq(d.dead_letter, "");
-	cr_assert_eq(queue_put_settings(st, "q", NULL, 0, NULL), QUEUE_OK);
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(queue_put_settings(qt_st, "q", NULL, 0, NULL), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_OK);
 	cr_assert_eq(got.max_bytes, 0);
 	cr_assert_eq(got.max_message_bytes, 1048576);
 	cr_assert_eq(got.lease_seconds, 30);
 	cr_assert_eq(got.max_deliveries, 0);
 	cr_assert_str_eq(got.dead_letter, "");
-	cr_assert_eq(queue_get_settings(st, "missing", &got), QUEUE_NOTFOUND);
+	cr_assert_eq(queue_get_settings(qt_st, "missing", &got), QUEUE_NOTFOUND);
 }
 
 Test(queue_store, mask_selects_only_the_named_fields)
@@ -113,16 +58,16 @@ Test(queue_store, mask_selects_only_the_named_fields)
 	s.max_bytes = 5000;
 	s.max_message_bytes = 77;
 	s.lease_seconds = 0; /* out of range, but not selected */
-	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_MAX_BYTES | QUEUE_SET_MAX_MESSAGE_BYTES, NULL),
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s, QUEUE_SET_MAX_BYTES | QUEUE_SET_MAX_MESSAGE_BYTES, NULL),
 		     QUEUE_OK);
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_OK);
 	cr_assert_eq(got.max_bytes, 5000);
 	cr_assert_eq(got.max_message_bytes, 77);
 	cr_assert_eq(got.lease_seconds, 30);
 	s.lease_seconds = 9;
 	s.max_bytes = 1;
-	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_LEASE_SECONDS, NULL), QUEUE_OK);
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s, QUEUE_SET_LEASE_SECONDS, NULL), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_OK);
 	cr_assert_eq(got.max_bytes, 5000);
 	cr_assert_eq(got.max_message_bytes, 77);
 	cr_assert_eq(got.lease_seconds, 9);
@@ -141,25 +86,25 @@ static enum queue_err put_one(const char *name, unsigned mask, uint64_t value)
 		s.lease_seconds = (uint32_t)value;
 	else if (mask == QUEUE_SET_MAX_DELIVERIES)
 		s.max_deliveries = (uint32_t)value;
-	return queue_put_settings(st, name, &s, mask, NULL);
+	return queue_put_settings(qt_st, name, &s, mask, NULL);
 }
 
 Test(queue_store, lease_seconds_range_is_1_to_43200)
 {
 	struct queue_settings got;
 	cr_assert_eq(put_one("new0", QUEUE_SET_LEASE_SECONDS, 0), QUEUE_BADARG);
-	cr_assert_eq(queue_get_settings(st, "new0", &got), QUEUE_NOTFOUND, "a rejected create creates nothing");
+	cr_assert_eq(queue_get_settings(qt_st, "new0", &got), QUEUE_NOTFOUND, "a rejected create creates nothing");
 	cr_assert_eq(put_one("new1", QUEUE_SET_LEASE_SECONDS, 43201), QUEUE_BADARG);
-	cr_assert_eq(queue_get_settings(st, "new1", &got), QUEUE_NOTFOUND);
+	cr_assert_eq(queue_get_settings(qt_st, "new1", &got), QUEUE_NOTFOUND);
 	cr_assert_eq(put_one("q", QUEUE_SET_LEASE_SECONDS, 1), QUEUE_OK);
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_OK);
 	cr_assert_eq(got.lease_seconds, 1);
 	cr_assert_eq(put_one("q", QUEUE_SET_LEASE_SECONDS, QUEUE_LEASE_SECONDS_MAX), QUEUE_OK);
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_OK);
 	cr_assert_eq(got.lease_seconds, 43200);
 	cr_assert_eq(put_one("q", QUEUE_SET_LEASE_SECONDS, 0), QUEUE_BADARG);
 	cr_assert_eq(put_one("q", QUEUE_SET_LEASE_SECONDS, 43201), QUEUE_BADARG);
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_OK);
 	cr_assert_eq(got.lease_seconds, 43200, "a rejected update changes nothing");
 }
 
@@ -168,12 +113,12 @@ Test(queue_store, max_message_bytes_range_is_1_to_1_gib)
 	struct queue_settings got;
 	cr_assert_eq(put_one("q", QUEUE_SET_MAX_MESSAGE_BYTES, 0), QUEUE_BADARG);
 	cr_assert_eq(put_one("q", QUEUE_SET_MAX_MESSAGE_BYTES, (1u << 30) + 1u), QUEUE_BADARG);
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_NOTFOUND);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_NOTFOUND);
 	cr_assert_eq(put_one("q", QUEUE_SET_MAX_MESSAGE_BYTES, 1), QUEUE_OK);
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_OK);
 	cr_assert_eq(got.max_message_bytes, 1);
 	cr_assert_eq(put_one("q", QUEUE_SET_MAX_MESSAGE_BYTES, 1u << 30), QUEUE_OK);
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_OK);
 	cr_assert_eq(got.max_message_bytes, 1u << 30);
 }
 
@@ -185,8 +130,8 @@ Test(queue_store, max_bytes_and_max_deliveries_accept_zero_as_unlimited)
 	cr_assert_eq(put_one("q", QUEUE_SET_MAX_DELIVERIES, 0), QUEUE_OK);
 	queue_settings_default(&s);
 	s.max_bytes = 123456;
-	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_MAX_BYTES, NULL), QUEUE_OK);
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s, QUEUE_SET_MAX_BYTES, NULL), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_OK);
 	cr_assert_eq(got.max_bytes, 123456);
 	cr_assert_eq(got.max_deliveries, 0);
 }
@@ -196,24 +141,24 @@ Test(queue_store, max_deliveries_needs_a_dead_letter_queue)
 	struct queue_settings s, got;
 	queue_settings_default(&s);
 	s.max_deliveries = 3;
-	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_MAX_DELIVERIES, NULL), QUEUE_BADARG);
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_NOTFOUND);
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s, QUEUE_SET_MAX_DELIVERIES, NULL), QUEUE_BADARG);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_NOTFOUND);
 	strcpy(s.dead_letter, "q-dlq");
-	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_MAX_DELIVERIES | QUEUE_SET_DEAD_LETTER, NULL),
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s, QUEUE_SET_MAX_DELIVERIES | QUEUE_SET_DEAD_LETTER, NULL),
 		     QUEUE_OK);
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_OK);
 	cr_assert_eq(got.max_deliveries, 3);
 	cr_assert_str_eq(got.dead_letter, "q-dlq");
 	/* Taking the dead-letter queue away while max_deliveries stays > 0 is refused. */
 	s.dead_letter[0] = '\0';
-	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_DEAD_LETTER, NULL), QUEUE_BADARG);
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s, QUEUE_SET_DEAD_LETTER, NULL), QUEUE_BADARG);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_OK);
 	cr_assert_str_eq(got.dead_letter, "q-dlq");
 	/* Both at once is fine. */
 	s.max_deliveries = 0;
-	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_MAX_DELIVERIES | QUEUE_SET_DEAD_LETTER, NULL),
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s, QUEUE_SET_MAX_DELIVERIES | QUEUE_SET_DEAD_LETTER, NULL),
 		     QUEUE_OK);
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_OK);
 	cr_assert_eq(got.max_deliveries, 0);
 	cr_assert_str_eq(got.dead_letter, "");
 }
@@ -223,15 +168,15 @@ Test(queue_store, dead_letter_naming_itself_or_a_bad_name_is_badarg)
 	struct queue_settings s, got;
 	queue_settings_default(&s);
 	strcpy(s.dead_letter, "q");
-	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_DEAD_LETTER, NULL), QUEUE_BADARG);
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_NOTFOUND);
-	cr_assert_eq(queue_put_settings(st, "q", NULL, 0, NULL), QUEUE_OK);
-	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_DEAD_LETTER, NULL), QUEUE_BADARG);
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s, QUEUE_SET_DEAD_LETTER, NULL), QUEUE_BADARG);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_NOTFOUND);
+	cr_assert_eq(queue_put_settings(qt_st, "q", NULL, 0, NULL), QUEUE_OK);
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s, QUEUE_SET_DEAD_LETTER, NULL), QUEUE_BADARG);
 	strcpy(s.dead_letter, "bad/name");
-	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_DEAD_LETTER, NULL), QUEUE_BADARG);
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s, QUEUE_SET_DEAD_LETTER, NULL), QUEUE_BADARG);
 	strcpy(s.dead_letter, "..");
-	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_DEAD_LETTER, NULL), QUEUE_BADARG);
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s, QUEUE_SET_DEAD_LETTER, NULL), QUEUE_BADARG);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_OK);
 	cr_assert_str_eq(got.dead_letter, "");
 }
 
@@ -244,22 +189,22 @@ Test(queue_store, settings_survive_close_and_reopen)
 	s.lease_seconds = 43200;
 	s.max_deliveries = 7;
 	strcpy(s.dead_letter, "graveyard");
-	cr_assert_eq(queue_put_settings(st, "q", &s, 0x1fu, NULL), QUEUE_OK);
-	cr_assert_eq(queue_put_settings(st, "other", NULL, 0, NULL), QUEUE_OK);
-	reopen();
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s, 0x1fu, NULL), QUEUE_OK);
+	cr_assert_eq(queue_put_settings(qt_st, "other", NULL, 0, NULL), QUEUE_OK);
+	qt_reopen();
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_OK);
 	cr_assert_eq(got.max_bytes, 999999);
 	cr_assert_eq(got.max_message_bytes, 4321);
 	cr_assert_eq(got.lease_seconds, 43200);
 	cr_assert_eq(got.max_deliveries, 7);
 	cr_assert_str_eq(got.dead_letter, "graveyard");
-	cr_assert_eq(queue_get_settings(st, "other", &got), QUEUE_OK);
+	cr_assert_eq(queue_get_settings(qt_st, "other", &got), QUEUE_OK);
 	cr_assert_eq(got.lease_seconds, 30);
 	/* An update after reopening survives the next reopen too. */
 	s.lease_seconds = 5;
-	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_LEASE_SECONDS, NULL), QUEUE_OK);
-	reopen();
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_OK);
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s, QUEUE_SET_LEASE_SECONDS, NULL), QUEUE_OK);
+	qt_reopen();
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_OK);
 	cr_assert_eq(got.lease_seconds, 5);
 	cr_assert_eq(got.max_message_bytes, 4321);
 }

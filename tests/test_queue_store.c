@@ -13,78 +13,18 @@
 #include "queuetest.h"
 #include "testutil.h"
 
-#define T0 1700000000000ull
-
-static char *tmp;
-static char *dir;
-static struct queue_store *st;
-static _Atomic uint64_t fake_now = T0;
-
-static uint64_t fake_clock(void)
-{
-	return atomic_load(&fake_now);
-}
-
 static void no_watch(void *ctx)
 {
 	(void)ctx;
 }
 
-static struct queue_store_options test_options(void)
-{
-	struct queue_store_options o;
-	queue_store_options_default(&o);
-	o.sync = QUEUE_SYNC_NONE;
-	o.clock = fake_clock;
-	return o;
-}
-
-static void reopen(void)
-{
-	struct queue_store_options o = test_options();
-	if (st != NULL)
-		cr_assert_eq(queue_store_close(st), QUEUE_OK);
-	st = NULL;
-	cr_assert_eq(queue_store_open(dir, &o, &st, NULL), QUEUE_OK);
-	cr_assert_not_null(st);
-}
-
-static void setup(void)
-{
-	atomic_store(&fake_now, T0);
-	tmp = tu_tempdir();
-	dir = tu_path(tmp, "data");
-	st = NULL;
-	reopen();
-}
-
-static void teardown(void)
-{
-	queue_store_close(st);
-	st = NULL;
-	tu_rmrf(tmp);
-	free(dir);
-	free(tmp);
-}
-
-/* The helpers below bind this file's store to the shared ones in queuetest.c. */
-static uint64_t enq(const char *name, const char *text)
-{
-	return qt_enqueue(st, name, text, 0);
-}
-
-static char *queue_dir(const char *name)
-{
-	return qt_queue_dir(dir, name);
-}
-
-TestSuite(queue_store, .init = setup, .fini = teardown, .timeout = 30);
+TestSuite(queue_store, .init = qt_setup_data, .fini = qt_teardown, .timeout = 30);
 
 Test(queue_store, open_creates_missing_data_directory_and_lock)
 {
 	struct stat sb;
-	char *lock = tu_path(dir, "LOCK");
-	cr_assert_eq(stat(dir, &sb), 0);
+	char *lock = tu_path(qt_dir, "LOCK");
+	cr_assert_eq(stat(qt_dir, &sb), 0);
 	cr_assert(S_ISDIR(sb.st_mode));
 	cr_assert(tu_exists(lock));
 	free(lock);
@@ -92,9 +32,9 @@ Test(queue_store, open_creates_missing_data_directory_and_lock)
 
 Test(queue_store, open_creates_nested_missing_directory)
 {
-	char *deep = tu_path(tmp, "a/b/c");
+	char *deep = tu_path(qt_tmp, "a/b/c");
 	struct queue_store *other = NULL;
-	struct queue_store_options o = test_options();
+	struct queue_store_options o = qt_test_options();
 	struct stat sb;
 	cr_assert_eq(queue_store_open(deep, &o, &other, NULL), QUEUE_OK);
 	cr_assert_eq(stat(deep, &sb), 0);
@@ -105,14 +45,14 @@ Test(queue_store, open_creates_nested_missing_directory)
 
 Test(queue_store, second_process_gets_locked_at_once_while_first_keeps_working)
 {
-	uint64_t id1 = enq("q", "before");
+	uint64_t id1 = qt_enq("q", "before");
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
-		struct queue_store_options o = test_options();
+		struct queue_store_options o = qt_test_options();
 		struct queue_store *other = NULL;
 		uint64_t start = tu_now_ms();
-		enum queue_err e = queue_store_open(dir, &o, &other, NULL);
+		enum queue_err e = queue_store_open(qt_dir, &o, &other, NULL);
 		uint64_t took = tu_now_ms() - start;
 		/* Exit 0 only when the open was refused with QUEUE_LOCKED within a second. */
 		_exit(e == QUEUE_LOCKED && other == NULL && took < 1000 ? 0 : 10 + (int)e);
@@ -122,10 +62,10 @@ Test(queue_store, second_process_gets_locked_at_once_while_first_keeps_working)
 	cr_assert(WIFEXITED(status));
 	cr_assert_eq(WEXITSTATUS(status), 0, "child: exit %d (10 + queue_err)", WEXITSTATUS(status));
 
-	uint64_t id2 = enq("q", "after");
+	uint64_t id2 = qt_enq("q", "after");
 	cr_assert_gt(id2, id1);
 	struct queue_msgs m = { 0 };
-	cr_assert_eq(queue_pop(st, "q", 10, &m, NULL), QUEUE_OK);
+	cr_assert_eq(queue_pop(qt_st, "q", 10, &m, NULL), QUEUE_OK);
 	cr_assert_eq(m.count, 2);
 	cr_assert_eq(m.items[0].id, id1);
 	cr_assert_eq(m.items[1].id, id2);
@@ -134,15 +74,15 @@ Test(queue_store, second_process_gets_locked_at_once_while_first_keeps_working)
 
 Test(queue_store, close_releases_the_lock_for_the_next_open)
 {
-	enq("q", "x");
-	cr_assert_eq(queue_store_close(st), QUEUE_OK);
-	st = NULL;
+	qt_enq("q", "x");
+	cr_assert_eq(queue_store_close(qt_st), QUEUE_OK);
+	qt_st = NULL;
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
-		struct queue_store_options o = test_options();
+		struct queue_store_options o = qt_test_options();
 		struct queue_store *other = NULL;
-		enum queue_err e = queue_store_open(dir, &o, &other, NULL);
+		enum queue_err e = queue_store_open(qt_dir, &o, &other, NULL);
 		if (e == QUEUE_OK)
 			e = queue_store_close(other);
 		_exit((int)e);
@@ -151,7 +91,7 @@ Test(queue_store, close_releases_the_lock_for_the_next_open)
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFEXITED(status));
 	cr_assert_eq(WEXITSTATUS(status), QUEUE_OK);
-	reopen();
+	qt_reopen();
 }
 
 Test(queue_store, close_null_and_free_null_are_no_ops)
@@ -175,7 +115,7 @@ Test(queue_store, sync_mode_names_parse_and_round_trip)
 	cr_assert_not(queue_sync_parse("sometimes", &out));
 	cr_assert_not(queue_sync_parse("", &out));
 	cr_assert_not(queue_sync_parse("ALWAYS ", &out));
-	cr_assert_eq(queue_store_sync_mode(st), QUEUE_SYNC_NONE);
+	cr_assert_eq(queue_store_sync_mode(qt_st), QUEUE_SYNC_NONE);
 }
 
 Test(queue_store, strerror_has_a_sentence_for_every_error)
@@ -196,12 +136,12 @@ Test(queue_store, valid_names_are_accepted)
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		bool created = false;
 		cr_assert(queue_name_valid(ok[i]), "%s", ok[i]);
-		cr_assert_eq(queue_put_settings(st, ok[i], NULL, 0, &created), QUEUE_OK, "%s", ok[i]);
+		cr_assert_eq(queue_put_settings(qt_st, ok[i], NULL, 0, &created), QUEUE_OK, "%s", ok[i]);
 		cr_assert(created);
 	}
 	cr_assert(queue_name_valid(longest));
-	cr_assert_eq(queue_put_settings(st, longest, NULL, 0, NULL), QUEUE_OK);
-	char *q = queue_dir(longest);
+	cr_assert_eq(queue_put_settings(qt_st, longest, NULL, 0, NULL), QUEUE_OK);
+	char *q = qt_queue_dir(longest);
 	cr_assert(tu_exists(q));
 	free(q);
 }
@@ -218,28 +158,28 @@ Test(queue_store, invalid_names_are_badname_everywhere_and_create_nothing)
 	struct queue_stats stats;
 	struct queue_msgs m = { 0 };
 	struct queue_watch *w = NULL;
-	char *qs = tu_path(dir, "queues");
+	char *qs = tu_path(qt_dir, "queues");
 	queue_settings_default(&s);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		const char *n = bad[i];
 		cr_assert_not(queue_name_valid(n), "[%zu]", i);
-		cr_assert_eq(queue_put_settings(st, n, &s, 0, NULL), QUEUE_BADNAME, "[%zu]", i);
-		cr_assert_eq(queue_enqueue(st, n, &p, 1, 0, NULL, NULL), QUEUE_BADNAME, "[%zu]", i);
-		cr_assert_eq(queue_get_settings(st, n, &s), QUEUE_BADNAME, "[%zu]", i);
-		cr_assert_eq(queue_stats(st, n, &stats), QUEUE_BADNAME, "[%zu]", i);
-		cr_assert_eq(queue_peek(st, n, 1, &m), QUEUE_BADNAME, "[%zu]", i);
-		cr_assert_eq(queue_pop(st, n, 1, &m, NULL), QUEUE_BADNAME, "[%zu]", i);
-		cr_assert_eq(queue_lease(st, n, 1, 0, &m, NULL), QUEUE_BADNAME, "[%zu]", i);
-		cr_assert_eq(queue_ack(st, n, 1, 1, NULL), QUEUE_BADNAME, "[%zu]", i);
-		cr_assert_eq(queue_purge(st, n, NULL), QUEUE_BADNAME, "[%zu]", i);
-		cr_assert_eq(queue_delete(st, n), QUEUE_BADNAME, "[%zu]", i);
-		cr_assert_eq(queue_watch_add(st, n, no_watch, NULL, &w), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_put_settings(qt_st, n, &s, 0, NULL), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_enqueue(qt_st, n, &p, 1, 0, NULL, NULL), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_get_settings(qt_st, n, &s), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_stats(qt_st, n, &stats), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_peek(qt_st, n, 1, &m), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_pop(qt_st, n, 1, &m, NULL), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_lease(qt_st, n, 1, 0, &m, NULL), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_ack(qt_st, n, 1, 1, NULL), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_purge(qt_st, n, NULL), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_delete(qt_st, n), QUEUE_BADNAME, "[%zu]", i);
+		cr_assert_eq(queue_watch_add(qt_st, n, no_watch, NULL, &w), QUEUE_BADNAME, "[%zu]", i);
 	}
 	cr_assert_eq(tu_count_suffix(qs, ""), 0);
-	cr_assert_eq(tu_count_suffix(dir, ""), tu_exists(qs) ? 2 : 1, "only LOCK (and queues/)");
+	cr_assert_eq(tu_count_suffix(qt_dir, ""), tu_exists(qs) ? 2 : 1, "only LOCK (and queues/)");
 	size_t count = 99;
 	struct queue_stats *all = NULL;
-	cr_assert_eq(queue_list(st, &all, &count), QUEUE_OK);
+	cr_assert_eq(queue_list(qt_st, &all, &count), QUEUE_OK);
 	cr_assert_eq(count, 0);
 	free(all);
 	free(qs);
@@ -251,21 +191,21 @@ Test(queue_store, list_is_sorted_by_name)
 	static const char *const sorted[] = { "alpha", "alpha-2", "b", "beta_1", "mid", "zeta" };
 	struct queue_stats *all = NULL;
 	size_t count = 0;
-	cr_assert_eq(queue_list(st, &all, &count), QUEUE_OK);
+	cr_assert_eq(queue_list(qt_st, &all, &count), QUEUE_OK);
 	cr_assert_eq(count, 0);
 	free(all);
 	for (size_t i = 0; i < 6; i++)
-		cr_assert_eq(queue_put_settings(st, names[i], NULL, 0, NULL), QUEUE_OK);
-	enq("mid", "one");
-	cr_assert_eq(queue_list(st, &all, &count), QUEUE_OK);
+		cr_assert_eq(queue_put_settings(qt_st, names[i], NULL, 0, NULL), QUEUE_OK);
+	qt_enq("mid", "one");
+	cr_assert_eq(queue_list(qt_st, &all, &count), QUEUE_OK);
 	cr_assert_eq(count, 6);
 	for (size_t i = 0; i < 6; i++) {
 		cr_assert_str_eq(all[i].name, sorted[i]);
 		cr_assert_eq(all[i].depth, strcmp(sorted[i], "mid") == 0 ? 1 : 0);
 	}
 	free(all);
-	reopen();
-	cr_assert_eq(queue_list(st, &all, &count), QUEUE_OK);
+	qt_reopen();
+	cr_assert_eq(queue_list(qt_st, &all, &count), QUEUE_OK);
 	cr_assert_eq(count, 6);
 	for (size_t i = 0; i < 6; i++)
 		cr_assert_str_eq(all[i].name, sorted[i]);
@@ -274,7 +214,7 @@ Test(queue_store, list_is_sorted_by_name)
 
 static void get_stats(const char *name, struct queue_stats *s)
 {
-	cr_assert_eq(queue_stats(st, name, s), QUEUE_OK);
+	cr_assert_eq(queue_stats(qt_st, name, s), QUEUE_OK);
 	cr_assert_str_eq(s->name, name);
 }
 
@@ -286,8 +226,8 @@ Test(queue_store, stats_count_every_state_exactly)
 	struct queue_msgs m = { 0 };
 	uint64_t ids[3];
 
-	cr_assert_eq(queue_stats(st, "q", &s), QUEUE_NOTFOUND);
-	cr_assert_eq(queue_put_settings(st, "q", NULL, 0, NULL), QUEUE_OK);
+	cr_assert_eq(queue_stats(qt_st, "q", &s), QUEUE_NOTFOUND);
+	cr_assert_eq(queue_put_settings(qt_st, "q", NULL, 0, NULL), QUEUE_OK);
 	get_stats("q", &s);
 	cr_assert_eq(s.depth + s.in_flight + s.delayed + s.bytes, 0);
 	cr_assert_eq(s.oldest_enqueued_ms, 0);
@@ -295,9 +235,9 @@ Test(queue_store, stats_count_every_state_exactly)
 	cr_assert_not(s.failed);
 	cr_assert_eq(s.settings.lease_seconds, 30);
 
-	cr_assert_eq(queue_enqueue(st, "q", p, 3, 0, ids, NULL), QUEUE_OK);
-	atomic_store(&fake_now, T0 + 10);
-	cr_assert_eq(queue_enqueue(st, "q", &d, 1, 1000, NULL, NULL), QUEUE_OK);
+	cr_assert_eq(queue_enqueue(qt_st, "q", p, 3, 0, ids, NULL), QUEUE_OK);
+	qt_set_now(QT_T0 + 10);
+	cr_assert_eq(queue_enqueue(qt_st, "q", &d, 1, 1000, NULL, NULL), QUEUE_OK);
 	get_stats("q", &s);
 	cr_assert_eq(s.depth, 3);
 	cr_assert_eq(s.in_flight, 0);
@@ -305,10 +245,10 @@ Test(queue_store, stats_count_every_state_exactly)
 	cr_assert_eq(s.bytes, 26);
 	cr_assert_eq(s.enqueued_total, 4);
 	cr_assert_eq(s.dequeued_total, 0);
-	cr_assert_eq(s.oldest_enqueued_ms, T0);
+	cr_assert_eq(s.oldest_enqueued_ms, QT_T0);
 	cr_assert_geq(s.segments, 1);
 
-	cr_assert_eq(queue_lease(st, "q", 1, 5000, &m, NULL), QUEUE_OK);
+	cr_assert_eq(queue_lease(qt_st, "q", 1, 5000, &m, NULL), QUEUE_OK);
 	cr_assert_eq(m.count, 1);
 	uint64_t lease = m.items[0].lease;
 	queue_msgs_free(&m);
@@ -319,7 +259,7 @@ Test(queue_store, stats_count_every_state_exactly)
 	cr_assert_eq(s.bytes, 26);
 	cr_assert_eq(s.leased_total, 1);
 
-	cr_assert_eq(queue_pop(st, "q", 1, &m, NULL), QUEUE_OK);
+	cr_assert_eq(queue_pop(qt_st, "q", 1, &m, NULL), QUEUE_OK);
 	cr_assert_eq(m.count, 1);
 	cr_assert_eq(m.items[0].id, ids[1]);
 	queue_msgs_free(&m);
@@ -329,9 +269,9 @@ Test(queue_store, stats_count_every_state_exactly)
 	cr_assert_eq(s.bytes, 21);
 	cr_assert_eq(s.dequeued_total, 1);
 	cr_assert_eq(s.popped_total, 1);
-	cr_assert_eq(s.oldest_enqueued_ms, T0, "the leased message is still the oldest");
+	cr_assert_eq(s.oldest_enqueued_ms, QT_T0, "the leased message is still the oldest");
 
-	cr_assert_eq(queue_ack(st, "q", ids[0], lease, NULL), QUEUE_OK);
+	cr_assert_eq(queue_ack(qt_st, "q", ids[0], lease, NULL), QUEUE_OK);
 	get_stats("q", &s);
 	cr_assert_eq(s.depth, 1);
 	cr_assert_eq(s.in_flight, 0);
@@ -339,24 +279,24 @@ Test(queue_store, stats_count_every_state_exactly)
 	cr_assert_eq(s.bytes, 18);
 	cr_assert_eq(s.dequeued_total, 2);
 	cr_assert_eq(s.acked_total, 1);
-	cr_assert_eq(s.oldest_enqueued_ms, T0);
+	cr_assert_eq(s.oldest_enqueued_ms, QT_T0);
 
-	cr_assert_eq(queue_pop(st, "q", 10, &m, NULL), QUEUE_OK);
+	cr_assert_eq(queue_pop(qt_st, "q", 10, &m, NULL), QUEUE_OK);
 	cr_assert_eq(m.count, 1);
 	queue_msgs_free(&m);
 	get_stats("q", &s);
-	cr_assert_eq(s.oldest_enqueued_ms, T0 + 10, "only the delayed message is left");
+	cr_assert_eq(s.oldest_enqueued_ms, QT_T0 + 10, "only the delayed message is left");
 	cr_assert_eq(s.bytes, 11);
 
-	atomic_store(&fake_now, T0 + 10 + 1001);
-	queue_store_tick(st);
+	qt_set_now(QT_T0 + 10 + 1001);
+	queue_store_tick(qt_st);
 	get_stats("q", &s);
 	cr_assert_eq(s.depth, 1);
 	cr_assert_eq(s.delayed, 0);
 	cr_assert_eq(s.enqueued_total, 4);
 	cr_assert_eq(s.dequeued_total, 3);
 
-	cr_assert_eq(queue_pop(st, "q", 10, &m, NULL), QUEUE_OK);
+	cr_assert_eq(queue_pop(qt_st, "q", 10, &m, NULL), QUEUE_OK);
 	cr_assert_eq(m.count, 1);
 	queue_msgs_free(&m);
 	get_stats("q", &s);
@@ -369,17 +309,17 @@ Test(queue_store, stats_count_every_state_exactly)
 
 Test(queue_store, stats_totals_survive_reopen)
 {
-	enq("q", "a");
-	enq("q", "bb");
+	qt_enq("q", "a");
+	qt_enq("q", "bb");
 	struct queue_msgs m = { 0 };
-	cr_assert_eq(queue_pop(st, "q", 1, &m, NULL), QUEUE_OK);
+	cr_assert_eq(queue_pop(qt_st, "q", 1, &m, NULL), QUEUE_OK);
 	queue_msgs_free(&m);
-	reopen();
+	qt_reopen();
 	struct queue_stats s;
 	get_stats("q", &s);
 	cr_assert_eq(s.depth, 1);
 	cr_assert_eq(s.bytes, 2);
-	cr_assert_eq(s.oldest_enqueued_ms, T0);
+	cr_assert_eq(s.oldest_enqueued_ms, QT_T0);
 	cr_assert_eq(s.enqueued_total, 2);
 	cr_assert_eq(s.dequeued_total, 1);
 }
@@ -391,35 +331,35 @@ Test(queue_store, purge_removes_every_message_for_good)
 	struct queue_payload d = { "later", 5 };
 	uint64_t last = 0;
 	for (int i = 0; i < 5; i++)
-		last = enq("q", "msg");
-	cr_assert_eq(queue_enqueue(st, "q", &d, 1, 60000, NULL, NULL), QUEUE_OK);
-	cr_assert_eq(queue_lease(st, "q", 1, 60000, &m, NULL), QUEUE_OK);
+		last = qt_enq("q", "msg");
+	cr_assert_eq(queue_enqueue(qt_st, "q", &d, 1, 60000, NULL, NULL), QUEUE_OK);
+	cr_assert_eq(queue_lease(qt_st, "q", 1, 60000, &m, NULL), QUEUE_OK);
 	cr_assert_eq(m.count, 1);
 	uint64_t leased = m.items[0].id, token = m.items[0].lease;
 	queue_msgs_free(&m);
 
-	cr_assert_eq(queue_purge(st, "q", NULL), QUEUE_OK);
+	cr_assert_eq(queue_purge(qt_st, "q", NULL), QUEUE_OK);
 	get_stats("q", &s);
 	cr_assert_eq(s.depth, 0);
 	cr_assert_eq(s.in_flight, 0);
 	cr_assert_eq(s.delayed, 0);
 	cr_assert_eq(s.bytes, 0);
 	cr_assert_eq(s.oldest_enqueued_ms, 0);
-	cr_assert_eq(queue_ack(st, "q", leased, token, NULL), QUEUE_NOMSG);
-	cr_assert_eq(queue_pop(st, "q", 10, &m, NULL), QUEUE_OK);
+	cr_assert_eq(queue_ack(qt_st, "q", leased, token, NULL), QUEUE_NOMSG);
+	cr_assert_eq(queue_pop(qt_st, "q", 10, &m, NULL), QUEUE_OK);
 	cr_assert_eq(m.count, 0);
 	queue_msgs_free(&m);
 
-	uint64_t next = enq("q", "fresh");
+	uint64_t next = qt_enq("q", "fresh");
 	cr_assert_gt(next, last);
-	reopen();
-	atomic_store(&fake_now, T0 + 120000);
-	queue_store_tick(st);
-	cr_assert_eq(queue_pop(st, "q", 10, &m, NULL), QUEUE_OK);
+	qt_reopen();
+	qt_set_now(QT_T0 + 120000);
+	queue_store_tick(qt_st);
+	cr_assert_eq(queue_pop(qt_st, "q", 10, &m, NULL), QUEUE_OK);
 	cr_assert_eq(m.count, 1, "purged messages must not come back after reopen");
 	cr_assert_eq(m.items[0].id, next);
 	queue_msgs_free(&m);
-	cr_assert_eq(queue_purge(st, "missing", NULL), QUEUE_NOTFOUND);
+	cr_assert_eq(queue_purge(qt_st, "missing", NULL), QUEUE_NOTFOUND);
 }
 
 Test(queue_store, delete_removes_the_directory_and_a_new_queue_starts_afresh)
@@ -427,32 +367,32 @@ Test(queue_store, delete_removes_the_directory_and_a_new_queue_starts_afresh)
 	struct queue_settings s, got;
 	struct queue_stats stats;
 	struct queue_msgs m = { 0 };
-	char *q = queue_dir("q");
+	char *q = qt_queue_dir("q");
 	queue_settings_default(&s);
 	s.lease_seconds = 99;
-	cr_assert_eq(queue_put_settings(st, "q", &s, QUEUE_SET_LEASE_SECONDS, NULL), QUEUE_OK);
-	enq("q", "old-1");
-	enq("q", "old-2");
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s, QUEUE_SET_LEASE_SECONDS, NULL), QUEUE_OK);
+	qt_enq("q", "old-1");
+	qt_enq("q", "old-2");
 	cr_assert(tu_exists(q));
 
-	cr_assert_eq(queue_delete(st, "q"), QUEUE_OK);
+	cr_assert_eq(queue_delete(qt_st, "q"), QUEUE_OK);
 	cr_assert_not(tu_exists(q), "queues/q must be gone");
-	cr_assert_eq(queue_stats(st, "q", &stats), QUEUE_NOTFOUND);
-	cr_assert_eq(queue_get_settings(st, "q", &got), QUEUE_NOTFOUND);
-	cr_assert_eq(queue_delete(st, "q"), QUEUE_NOTFOUND);
+	cr_assert_eq(queue_stats(qt_st, "q", &stats), QUEUE_NOTFOUND);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_NOTFOUND);
+	cr_assert_eq(queue_delete(qt_st, "q"), QUEUE_NOTFOUND);
 	size_t count = 9;
 	struct queue_stats *all = NULL;
-	cr_assert_eq(queue_list(st, &all, &count), QUEUE_OK);
+	cr_assert_eq(queue_list(qt_st, &all, &count), QUEUE_OK);
 	cr_assert_eq(count, 0);
 	free(all);
 
-	uint64_t id = enq("q", "new");
+	uint64_t id = qt_enq("q", "new");
 	get_stats("q", &stats);
 	cr_assert_eq(stats.depth, 1);
 	cr_assert_eq(stats.enqueued_total, 1);
 	cr_assert_eq(stats.dequeued_total, 0);
 	cr_assert_eq(stats.settings.lease_seconds, 30);
-	cr_assert_eq(queue_pop(st, "q", 10, &m, NULL), QUEUE_OK);
+	cr_assert_eq(queue_pop(qt_st, "q", 10, &m, NULL), QUEUE_OK);
 	cr_assert_eq(m.count, 1);
 	cr_assert_eq(m.items[0].id, id);
 	cr_assert_eq(m.items[0].len, 3);
@@ -463,15 +403,15 @@ Test(queue_store, delete_removes_the_directory_and_a_new_queue_starts_afresh)
 
 Test(queue_store, delete_survives_reopen)
 {
-	enq("q", "gone");
-	enq("keep", "kept");
-	cr_assert_eq(queue_delete(st, "q"), QUEUE_OK);
-	reopen();
+	qt_enq("q", "gone");
+	qt_enq("keep", "kept");
+	cr_assert_eq(queue_delete(qt_st, "q"), QUEUE_OK);
+	qt_reopen();
 	struct queue_stats s;
-	cr_assert_eq(queue_stats(st, "q", &s), QUEUE_NOTFOUND);
+	cr_assert_eq(queue_stats(qt_st, "q", &s), QUEUE_NOTFOUND);
 	get_stats("keep", &s);
 	cr_assert_eq(s.depth, 1);
-	char *qs = tu_path(dir, "queues");
+	char *qs = tu_path(qt_dir, "queues");
 	cr_assert_eq(tu_count_suffix(qs, ""), 1, "only keep/ is left under queues/");
 	free(qs);
 }
@@ -480,29 +420,29 @@ Test(queue_store, delete_while_leased_kills_the_lease)
 {
 	struct queue_msgs m = { 0 };
 	uint64_t expires = 0;
-	enq("q", "a");
-	enq("q", "b");
-	cr_assert_eq(queue_lease(st, "q", 2, 60000, &m, NULL), QUEUE_OK);
+	qt_enq("q", "a");
+	qt_enq("q", "b");
+	cr_assert_eq(queue_lease(qt_st, "q", 2, 60000, &m, NULL), QUEUE_OK);
 	cr_assert_eq(m.count, 2);
-	cr_assert_eq(queue_delete(st, "q"), QUEUE_OK);
+	cr_assert_eq(queue_delete(qt_st, "q"), QUEUE_OK);
 	/* The payloads borrowed before the delete stay readable until freed. */
 	cr_assert_eq(memcmp(m.items[0].payload, "a", 1), 0);
-	cr_assert_eq(queue_ack(st, "q", m.items[0].id, m.items[0].lease, NULL), QUEUE_NOTFOUND);
-	cr_assert_eq(queue_release(st, "q", m.items[1].id, m.items[1].lease, 0, NULL), QUEUE_NOTFOUND);
-	cr_assert_eq(queue_extend(st, "q", m.items[1].id, m.items[1].lease, 1000, &expires, NULL),
+	cr_assert_eq(queue_ack(qt_st, "q", m.items[0].id, m.items[0].lease, NULL), QUEUE_NOTFOUND);
+	cr_assert_eq(queue_release(qt_st, "q", m.items[1].id, m.items[1].lease, 0, NULL), QUEUE_NOTFOUND);
+	cr_assert_eq(queue_extend(qt_st, "q", m.items[1].id, m.items[1].lease, 1000, &expires, NULL),
 		     QUEUE_NOTFOUND);
 	queue_msgs_free(&m);
 }
 
 Test(queue_store, delete_of_a_missing_queue_is_notfound)
 {
-	cr_assert_eq(queue_delete(st, "never"), QUEUE_NOTFOUND);
+	cr_assert_eq(queue_delete(qt_st, "never"), QUEUE_NOTFOUND);
 }
 
 Test(queue_store, peek_of_a_missing_queue_is_empty)
 {
 	struct queue_msgs m = { 0 };
-	cr_assert_eq(queue_peek(st, "never", 10, &m), QUEUE_OK);
+	cr_assert_eq(queue_peek(qt_st, "never", 10, &m), QUEUE_OK);
 	cr_assert_eq(m.count, 0);
 	queue_msgs_free(&m);
 }

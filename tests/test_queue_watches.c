@@ -10,84 +10,7 @@
 #include "queuetest.h"
 #include "testutil.h"
 
-#define T0 1700000000000ull
-
-static char *dir;
-static struct queue_store *st;
-static _Atomic uint64_t fake_now = T0;
-
-static uint64_t fake_clock(void)
-{
-	return atomic_load(&fake_now);
-}
-
-static void set_now(uint64_t ms)
-{
-	atomic_store(&fake_now, ms);
-}
-
-static void open_with(enum queue_sync sync, bool fake)
-{
-	struct queue_store_options o;
-	queue_store_options_default(&o);
-	o.sync = sync;
-	o.sync_interval_ms = 20;
-	o.clock = fake ? fake_clock : NULL;
-	cr_assert_eq(queue_store_open(dir, &o, &st, NULL), QUEUE_OK);
-}
-
-static void teardown(void);
-
-/* Criterion runs the suite's .init before a test's own .init: start from a clean slate. */
-static void setup(void)
-{
-	set_now(T0);
-	dir = tu_tempdir();
-	st = NULL;
-	open_with(QUEUE_SYNC_NONE, true);
-}
-
-static void setup_bare(void)
-{
-	teardown();
-	set_now(T0);
-	dir = tu_tempdir();
-	st = NULL;
-}
-
-static void teardown(void)
-{
-	queue_store_close(st);
-	st = NULL;
-	tu_rmrf(dir);
-	free(dir);
-	dir = NULL;
-}
-
-TestSuite(queue_messages, .init = setup, .fini = teardown, .timeout = 30);
-
-/* The helpers below bind this file's store to the shared ones in queuetest.c. */
-static uint64_t enq_delay(const char *name, const char *text, uint64_t delay)
-{
-	return qt_enqueue(st, name, text, delay);
-}
-
-static uint64_t enq(const char *name, const char *text)
-{
-	return qt_enqueue(st, name, text, 0);
-}
-
-/* count_visible returns how many messages a peek of up to 1000 sees. */
-static size_t count_visible(const char *name)
-{
-	return qt_count_visible(st, name);
-}
-
-/* lease_one leases exactly one message of name for ttl and returns it (payload not kept). */
-static struct queue_msg lease_one(const char *name, uint64_t ttl)
-{
-	return qt_lease_one(st, name, ttl);
-}
+TestSuite(queue_messages, .init = qt_setup, .fini = qt_teardown, .timeout = 30);
 
 /* Watches. */
 
@@ -118,40 +41,40 @@ Test(queue_messages, watch_fires_on_enqueue_release_expiry_and_delay_end)
 {
 	struct queue_watch *w = NULL;
 	atomic_store(&watch_calls, 0);
-	cr_assert_eq(queue_watch_add(st, "w", on_watch, &watch_calls, &w), QUEUE_OK, "the queue need not exist");
+	cr_assert_eq(queue_watch_add(qt_st, "w", on_watch, &watch_calls, &w), QUEUE_OK, "the queue need not exist");
 	cr_assert_not_null(w);
 	int n = settle();
-	enq("w", "a");
+	qt_enq("w", "a");
 	cr_assert_gt(wait_calls(n, 1000), n, "enqueue");
 	n = settle();
-	struct queue_msg l = lease_one("w", 100);
+	struct queue_msg l = qt_lease_one("w", 100);
 	n = settle();
-	cr_assert_eq(queue_release(st, "w", l.id, l.lease, 0, NULL), QUEUE_OK);
+	cr_assert_eq(queue_release(qt_st, "w", l.id, l.lease, 0, NULL), QUEUE_OK);
 	cr_assert_gt(wait_calls(n, 1000), n, "release");
 
-	l = lease_one("w", 100);
+	l = qt_lease_one("w", 100);
 	n = settle();
-	set_now(T0 + 200);
-	queue_store_tick(st);
+	qt_set_now(QT_T0 + 200);
+	queue_store_tick(qt_st);
 	cr_assert_gt(wait_calls(n, 1000), n, "lease expiry");
 
 	struct queue_msgs m = { 0 };
-	cr_assert_eq(queue_pop(st, "w", 10, &m, NULL), QUEUE_OK);
+	cr_assert_eq(queue_pop(qt_st, "w", 10, &m, NULL), QUEUE_OK);
 	cr_assert_eq(m.count, 1);
 	queue_msgs_free(&m);
-	enq_delay("w", "later", 1000);
+	qt_enq_delay("w", "later", 1000);
 	n = settle();
-	set_now(T0 + 1300);
-	queue_store_tick(st);
+	qt_set_now(QT_T0 + 1300);
+	queue_store_tick(qt_st);
 	cr_assert_gt(wait_calls(n, 1000), n, "end of delay");
 
 	n = settle();
-	cr_assert_eq(queue_delete(st, "w"), QUEUE_OK);
+	cr_assert_eq(queue_delete(qt_st, "w"), QUEUE_OK);
 	cr_assert_gt(wait_calls(n, 1000), n, "delete");
 
 	queue_watch_remove(w);
 	n = settle();
-	enq("w", "b");
+	qt_enq("w", "b");
 	cr_assert_eq(settle(), n, "a removed watch never runs again");
 }
 
@@ -159,32 +82,32 @@ Test(queue_messages, watch_on_other_queue_is_not_called)
 {
 	struct queue_watch *w = NULL;
 	atomic_store(&watch_calls, 0);
-	cr_assert_eq(queue_watch_add(st, "mine", on_watch, &watch_calls, &w), QUEUE_OK);
-	enq("theirs", "x");
+	cr_assert_eq(queue_watch_add(qt_st, "mine", on_watch, &watch_calls, &w), QUEUE_OK);
+	qt_enq("theirs", "x");
 	cr_assert_eq(settle(), 0);
-	enq("mine", "x");
+	qt_enq("mine", "x");
 	cr_assert_gt(wait_calls(0, 1000), 0);
 	queue_watch_remove(w);
 }
 
-Test(queue_messages, engine_timer_expires_leases_without_tick, .init = setup_bare)
+Test(queue_messages, engine_timer_expires_leases_without_tick, .init = qt_setup_bare)
 {
 	struct queue_watch *w = NULL;
-	open_with(QUEUE_SYNC_NONE, false);
+	qt_open_with(QUEUE_SYNC_NONE, false);
 	atomic_store(&watch_calls, 0);
-	enq("q", "x");
-	cr_assert_eq(queue_watch_add(st, "q", on_watch, &watch_calls, &w), QUEUE_OK);
-	struct queue_msg l = lease_one("q", 30);
+	qt_enq("q", "x");
+	cr_assert_eq(queue_watch_add(qt_st, "q", on_watch, &watch_calls, &w), QUEUE_OK);
+	struct queue_msg l = qt_lease_one("q", 30);
 	int n = atomic_load(&watch_calls);
 	cr_assert_gt(wait_calls(n, 3000), n, "the timer thread must expire the lease");
-	cr_assert_eq(count_visible("q"), 1);
-	struct queue_msg again = lease_one("q", 60000);
+	cr_assert_eq(qt_count_visible("q"), 1);
+	struct queue_msg again = qt_lease_one("q", 60000);
 	cr_assert_eq(again.id, l.id);
 	cr_assert_eq(again.deliveries, 2);
-	enq_delay("q", "d", 30);
+	qt_enq_delay("q", "d", 30);
 	n = atomic_load(&watch_calls);
 	cr_assert_gt(wait_calls(n, 3000), n, "the timer thread must end the delay");
-	cr_assert_eq(count_visible("q"), 1);
+	cr_assert_eq(qt_count_visible("q"), 1);
 	queue_watch_remove(w);
 }
 
@@ -224,67 +147,67 @@ static void exercise_tickets(enum queue_sync mode)
 	struct queue_payload p = { "{\"t\":1}", 7 };
 	struct queue_msgs m = { 0 };
 	uint64_t ids[2];
-	open_with(mode, false);
-	cr_assert_eq(queue_store_sync_mode(st), mode);
-	cr_assert_eq(queue_enqueue(st, "q", &p, 1, 0, ids, &t), QUEUE_OK);
+	qt_open_with(mode, false);
+	cr_assert_eq(queue_store_sync_mode(qt_st), mode);
+	cr_assert_eq(queue_enqueue(qt_st, "q", &p, 1, 0, ids, &t), QUEUE_OK);
 	cr_assert_eq(queue_ticket_wait(&t), QUEUE_OK);
-	cr_assert_eq(queue_enqueue(st, "q", &p, 1, 0, ids + 1, &t), QUEUE_OK);
+	cr_assert_eq(queue_enqueue(qt_st, "q", &p, 1, 0, ids + 1, &t), QUEUE_OK);
 	notify_once(&t);
 	for (int i = 0; i < 4; i++) {
-		cr_assert_eq(queue_enqueue(st, "q", &p, 1, 0, NULL, &t), QUEUE_OK);
+		cr_assert_eq(queue_enqueue(qt_st, "q", &p, 1, 0, NULL, &t), QUEUE_OK);
 		if (i % 2)
 			notify_once(&t);
 		else
 			cr_assert_eq(queue_ticket_wait(&t), QUEUE_OK);
 	}
-	cr_assert_eq(queue_pop(st, "q", 1, &m, &t), QUEUE_OK);
+	cr_assert_eq(queue_pop(qt_st, "q", 1, &m, &t), QUEUE_OK);
 	cr_assert_eq(m.count, 1);
 	cr_assert_eq(m.items[0].id, ids[0]);
 	queue_msgs_free(&m);
 	cr_assert_eq(queue_ticket_wait(&t), QUEUE_OK);
-	cr_assert_eq(queue_lease(st, "q", 2, 60000, &m, &t), QUEUE_OK);
+	cr_assert_eq(queue_lease(qt_st, "q", 2, 60000, &m, &t), QUEUE_OK);
 	cr_assert_eq(m.count, 2);
 	notify_once(&t);
-	cr_assert_eq(queue_extend(st, "q", m.items[0].id, m.items[0].lease, 60000, NULL, &t), QUEUE_OK);
+	cr_assert_eq(queue_extend(qt_st, "q", m.items[0].id, m.items[0].lease, 60000, NULL, &t), QUEUE_OK);
 	cr_assert_eq(queue_ticket_wait(&t), QUEUE_OK);
-	cr_assert_eq(queue_ack(st, "q", m.items[0].id, m.items[0].lease, &t), QUEUE_OK);
+	cr_assert_eq(queue_ack(qt_st, "q", m.items[0].id, m.items[0].lease, &t), QUEUE_OK);
 	notify_once(&t);
-	cr_assert_eq(queue_release(st, "q", m.items[1].id, m.items[1].lease, 0, &t), QUEUE_OK);
+	cr_assert_eq(queue_release(qt_st, "q", m.items[1].id, m.items[1].lease, 0, &t), QUEUE_OK);
 	cr_assert_eq(queue_ticket_wait(&t), QUEUE_OK);
 	queue_msgs_free(&m);
-	cr_assert_eq(queue_purge(st, "q", &t), QUEUE_OK);
+	cr_assert_eq(queue_purge(qt_st, "q", &t), QUEUE_OK);
 	notify_once(&t);
 	/* A ticket that has been waited on can be filled again and notified. */
-	cr_assert_eq(queue_enqueue(st, "q", &p, 1, 0, NULL, &t), QUEUE_OK);
+	cr_assert_eq(queue_enqueue(qt_st, "q", &p, 1, 0, NULL, &t), QUEUE_OK);
 	notify_once(&t);
-	cr_assert_eq(count_visible("q"), 1);
+	cr_assert_eq(qt_count_visible("q"), 1);
 }
 
-Test(queue_messages, tickets_complete_in_sync_always, .init = setup_bare)
+Test(queue_messages, tickets_complete_in_sync_always, .init = qt_setup_bare)
 {
 	exercise_tickets(QUEUE_SYNC_ALWAYS);
 }
 
-Test(queue_messages, tickets_complete_in_sync_interval, .init = setup_bare)
+Test(queue_messages, tickets_complete_in_sync_interval, .init = qt_setup_bare)
 {
 	exercise_tickets(QUEUE_SYNC_INTERVAL);
 }
 
-Test(queue_messages, tickets_complete_in_sync_none, .init = setup_bare)
+Test(queue_messages, tickets_complete_in_sync_none, .init = qt_setup_bare)
 {
 	exercise_tickets(QUEUE_SYNC_NONE);
 }
 
 /* Many notify tickets outstanding at once each get exactly one callback. */
-Test(queue_messages, many_outstanding_tickets_each_notify_once, .init = setup_bare)
+Test(queue_messages, many_outstanding_tickets_each_notify_once, .init = qt_setup_bare)
 {
 	enum { N = 50 };
 	struct notified *n = calloc(N, sizeof(*n));
 	struct queue_ticket t;
 	struct queue_payload p = { "x", 1 };
-	open_with(QUEUE_SYNC_INTERVAL, false);
+	qt_open_with(QUEUE_SYNC_INTERVAL, false);
 	for (int i = 0; i < N; i++) {
-		cr_assert_eq(queue_enqueue(st, "q", &p, 1, 0, NULL, &t), QUEUE_OK);
+		cr_assert_eq(queue_enqueue(qt_st, "q", &p, 1, 0, NULL, &t), QUEUE_OK);
 		queue_ticket_notify(&t, on_done, &n[i]);
 	}
 	uint64_t end = tu_now_ms() + 3000;

@@ -1,0 +1,41 @@
+/* httptest.c: request helpers shared by the Criterion HTTP suites. */
+#include "httptest.h"
+
+#include <criterion/criterion.h>
+
+struct th_server ht_srv;
+
+void ht_start(void)
+{
+	th_setup(&ht_srv);
+	cr_assert(th_start(&ht_srv, NULL), "mmqd did not start");
+}
+
+void ht_stop(void)
+{
+	th_teardown(&ht_srv);
+}
+
+void ht_expect(const char *method, const char *path, const char *body, long status, const char *want)
+{
+	struct th_resp r;
+
+	th_call(&ht_srv, method, path, body, &r);
+	cr_assert_eq(r.status, status, "%s %s: status %ld, want %ld (%s)", method, path, r.status, status, r.body);
+	if (want != NULL)
+		cr_assert_str_eq(r.body, want, "%s %s", method, path);
+	th_resp_free(&r);
+}
+
+cJSON *ht_json_of(const char *method, const char *path, const char *body, long status)
+{
+	struct th_resp r;
+	cJSON *j;
+
+	th_call(&ht_srv, method, path, body, &r);
+	cr_assert_eq(r.status, status, "%s %s: status %ld, want %ld (%s)", method, path, r.status, status, r.body);
+	j = cJSON_Parse(r.body);
+	cr_assert_not_null(j, "%s %s: body is not JSON: %s", method, path, r.body);
+	th_resp_free(&r);
+	return j;
+}
