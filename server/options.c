@@ -44,90 +44,6 @@ static bool set_sync(struct srv_options *o, const char *v)
 	return queue_sync_parse(v, &o->sync);
 }
 
-static bool set_sync_interval(struct srv_options *o, const char *v)
-{
-	uint64_t n = 0;
-	bool ok = set_number(v, 1, 3600000, &n);
-	o->sync_interval_ms = (uint32_t)n;
-	return ok;
-}
-
-static bool set_threads(struct srv_options *o, const char *v)
-{
-	uint64_t n = 0;
-	bool ok = set_number(v, 0, 1024, &n);
-	o->threads = (unsigned)n;
-	return ok;
-}
-
-static bool set_max_body(struct srv_options *o, const char *v)
-{
-	return set_number(v, 1024, 1ull << 30, &o->max_body_bytes);
-}
-
-static bool set_min_free(struct srv_options *o, const char *v)
-{
-	return set_number(v, 0, 1ull << 50, &o->min_free_bytes);
-}
-
-static bool set_token_file(struct srv_options *o, const char *v)
-{
-	o->auth_token_file = v[0] != '\0' ? v : NULL;
-	return true;
-}
-
-static bool set_max_connections(struct srv_options *o, const char *v)
-{
-	uint64_t n = 0;
-	bool ok = set_number(v, 1, 1000000, &n);
-	o->max_connections = (unsigned)n;
-	return ok;
-}
-
-static bool set_connection_timeout(struct srv_options *o, const char *v)
-{
-	uint64_t n = 0;
-	bool ok = set_number(v, 0, 86400, &n);
-	o->connection_timeout = (unsigned)n;
-	return ok;
-}
-
-static bool set_tls_cert(struct srv_options *o, const char *v)
-{
-	o->tls_cert_file = v[0] != '\0' ? v : NULL;
-	return true;
-}
-
-static bool set_tls_key(struct srv_options *o, const char *v)
-{
-	o->tls_key_file = v[0] != '\0' ? v : NULL;
-	return true;
-}
-
-static bool set_max_queues(struct srv_options *o, const char *v)
-{
-	uint64_t n = 0;
-	bool ok = set_number(v, 0, 1000000, &n);
-	o->max_queues = (uint32_t)n;
-	return ok;
-}
-
-static bool set_max_per_ip(struct srv_options *o, const char *v)
-{
-	uint64_t n = 0;
-	bool ok = set_number(v, 0, 1000000, &n);
-	o->max_connections_per_ip = (unsigned)n;
-	return ok;
-}
-
-static bool set_max_long_polls(struct srv_options *o, const char *v)
-{
-	uint64_t n = 0;
-	bool ok = set_number(v, 0, 1000000, &n);
-	o->max_long_polls = (unsigned)n;
-	return ok;
-}
-
 static bool set_log_level(struct srv_options *o, const char *v)
 {
 	return srv_log_level_parse(v, &o->log_level);
@@ -138,52 +54,64 @@ static bool set_log_format(struct srv_options *o, const char *v)
 	return srv_log_format_parse(v, &o->log_format);
 }
 
-/* One option that takes a value: flag, variable, default, and what the help says. */
+#define FIELD(f)                                                                                  \
+	.offset = offsetof(struct srv_options, f), .width = sizeof(((struct srv_options *)0)->f)
+#define FUNC(fn) .kind = OPT_FUNC, .set = fn
+#define NUMBER(f, lo, hi) .kind = OPT_NUMBER, FIELD(f), .min = lo, .max = hi
+#define FILE_NAME(f) .kind = OPT_FILE, FIELD(f)
+
+/* How an option's value is stored: by its own function, as a number in a range, or as a file name. */
+enum option_kind { OPT_FUNC, OPT_NUMBER, OPT_FILE };
+
+/* One option that takes a value: flag, variable, default, what the help says, and where it goes. */
 static const struct option_def {
 	const char *flag;
 	const char *env;
 	const char *arg;
 	const char *def; /* NULL: none */
 	const char *help;
-	bool (*set)(struct srv_options *o, const char *value);
+	enum option_kind kind;
+	bool (*set)(struct srv_options *o, const char *value); /* OPT_FUNC */
+	size_t offset, width;				       /* OPT_NUMBER, OPT_FILE: the field */
+	uint64_t min, max;				       /* OPT_NUMBER: its range */
 } defs[] = {
-	{ "--listen", "MMQ_LISTEN", "HOST:PORT", "0.0.0.0:8080", "address to listen on", set_listen },
+	{ "--listen", "MMQ_LISTEN", "HOST:PORT", "0.0.0.0:8080", "address to listen on", FUNC(set_listen) },
 	{ "--data-dir", "MMQ_DATA_DIR", "DIR", "./data", "directory of the queues' files",
-	  set_data_dir },
+	  FUNC(set_data_dir) },
 	{ "--sync", "MMQ_SYNC", "MODE", "always", "always, interval or none: when changes reach disk",
-	  set_sync },
+	  FUNC(set_sync) },
 	{ "--sync-interval-ms", "MMQ_SYNC_INTERVAL_MS", "N", "1000",
-	  "milliseconds between syncs with --sync interval (1..3600000)", set_sync_interval },
+	  "milliseconds between syncs with --sync interval (1..3600000)", NUMBER(sync_interval_ms, 1, 3600000) },
 	{ "--threads", "MMQ_THREADS", "N", "0", "HTTP worker threads; 0 = one per core (0..1024)",
-	  set_threads },
+	  NUMBER(threads, 0, 1024) },
 	{ "--max-body-bytes", "MMQ_MAX_BODY_BYTES", "N", "16777216",
-	  "largest batch request body (1024..1073741824)", set_max_body },
+	  "largest batch request body (1024..1073741824)", NUMBER(max_body_bytes, 1024, 1ull << 30) },
 	{ "--min-free-bytes", "MMQ_MIN_FREE_BYTES", "N", "0",
 	  "free disk space to keep; writes below it answer 507 disk_full",
-	  set_min_free },
+	  NUMBER(min_free_bytes, 0, 1ull << 50) },
 	{ "--auth-token-file", "MMQ_AUTH_TOKEN_FILE", "FILE", NULL,
-	  "file holding the bearer token every route but /healthz requires", set_token_file },
+	  "file holding the bearer token every route but /healthz requires", FILE_NAME(auth_token_file) },
 	{ "--max-connections", "MMQ_MAX_CONNECTIONS", "N", "1024",
-	  "open connections at once (1..1000000)", set_max_connections },
+	  "open connections at once (1..1000000)", NUMBER(max_connections, 1, 1000000) },
 	{ "--connection-timeout", "MMQ_CONNECTION_TIMEOUT", "SECONDS", "30",
 	  "close a connection idle or stalled this long; 0 = never (0..86400)",
-	  set_connection_timeout },
+	  NUMBER(connection_timeout, 0, 86400) },
 	{ "--max-connections-per-ip", "MMQ_MAX_CONNECTIONS_PER_IP", "N", "0",
-	  "open connections from one client address; 0 = no limit (0..1000000)", set_max_per_ip },
+	  "open connections from one client address; 0 = no limit (0..1000000)", NUMBER(max_connections_per_ip, 0, 1000000) },
 	{ "--max-long-polls", "MMQ_MAX_LONG_POLLS", "N", "1000",
 	  "pops and leases waiting at once; more answer 429; 0 = no limit (0..1000000)",
-	  set_max_long_polls },
+	  NUMBER(max_long_polls, 0, 1000000) },
 	{ "--max-queues", "MMQ_MAX_QUEUES", "N", "10000",
 	  "queues the server may hold; more answer 507; 0 = no limit (0..1000000)",
-	  set_max_queues },
+	  NUMBER(max_queues, 0, 1000000) },
 	{ "--tls-cert", "MMQ_TLS_CERT", "FILE", NULL,
-	  "PEM certificate (chain) to serve HTTPS with; needs --tls-key", set_tls_cert },
+	  "PEM certificate (chain) to serve HTTPS with; needs --tls-key", FILE_NAME(tls_cert_file) },
 	{ "--tls-key", "MMQ_TLS_KEY", "FILE", NULL, "PEM private key of --tls-cert",
-	  set_tls_key },
+	  FILE_NAME(tls_key_file) },
 	{ "--log-level", "MMQ_LOG_LEVEL", "LEVEL", "info", "error, warn, info or debug",
-	  set_log_level },
+	  FUNC(set_log_level) },
 	{ "--log-format", "MMQ_LOG_FORMAT", "FORMAT", "text",
-	  "text (key=value) or json (one object per line)", set_log_format },
+	  "text (key=value) or json (one object per line)", FUNC(set_log_format) },
 };
 
 #define DEFS (sizeof(defs) / sizeof(defs[0]))
@@ -220,11 +148,38 @@ void srv_options_usage(FILE *out)
 		     "Flags win over environment variables.\n");
 }
 
+/* set_def stores value into the field of option d; false when it does not parse. */
+static bool set_def(struct srv_options *o, const struct option_def *d, const char *value)
+{
+	char *field = (char *)o + d->offset;
+	uint64_t n = 0;
+	const char *name = value[0] != '\0' ? value : NULL;
+
+	switch (d->kind) {
+	case OPT_FUNC:
+		return d->set(o, value);
+	case OPT_FILE:
+		memcpy(field, &name, sizeof(name));
+		return true;
+	case OPT_NUMBER:
+		break;
+	}
+	if (!set_number(value, d->min, d->max, &n))
+		return false;
+	if (d->width == sizeof(uint32_t)) {
+		uint32_t n32 = (uint32_t)n;
+		memcpy(field, &n32, sizeof(n32));
+	} else {
+		memcpy(field, &n, sizeof(n));
+	}
+	return true;
+}
+
 /* apply sets option d from value, naming where it came from on failure. */
 static bool apply(struct srv_options *o, const struct option_def *d, const char *value,
 		  const char *from, char *err, size_t errlen)
 {
-	if (d->set(o, value))
+	if (set_def(o, d, value))
 		return true;
 	snprintf(err, errlen, "invalid value \"%s\" for %s (see --help)", value, from);
 	return false;
@@ -241,9 +196,9 @@ static void defaults_and_env(struct srv_options *o, bool *bad_env)
 	memset(o, 0, sizeof(*o));
 	for (size_t i = 0; i < DEFS; i++) {
 		const char *env = getenv(defs[i].env);
-		if (defs[i].def != NULL && !defs[i].set(o, defs[i].def))
+		if (defs[i].def != NULL && !set_def(o, &defs[i], defs[i].def))
 			abort(); /* A default that does not parse is a bug in the table. */
-		bad_env[i] = env != NULL && !defs[i].set(o, env);
+		bad_env[i] = env != NULL && !set_def(o, &defs[i], env);
 	}
 	o->auth_token = token != NULL && token[0] != '\0' ? token : NULL;
 }
