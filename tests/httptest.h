@@ -3,6 +3,7 @@
 #define MMQ_HTTPTEST_H
 
 #include <cJSON.h>
+#include <sys/types.h>
 
 #include "httputil.h"
 
@@ -23,6 +24,16 @@ void ht_stop(void);
 
 /* ht_expect sends a request to ht_srv and asserts its status and, when want is not NULL, its exact body. */
 void ht_expect(const char *method, const char *path, const char *body, long status, const char *want);
+
+/* ht_expect_on is ht_expect for a server a suite started itself (with its own options). */
+void ht_expect_on(struct th_server *srv, const char *method, const char *path, const char *body,
+		  long status, const char *want);
+
+/* ht_spawn runs argv like th_spawn (stdin from in, output into out, dying with the test) and asserts it started; returns the pid. */
+pid_t ht_spawn(const char *const *argv, const char *in, const char *out);
+
+/* ht_write_text writes text to path, asserting that it could. */
+void ht_write_text(const char *path, const char *text);
 
 /* ht_json_of sends a request to ht_srv, asserts its status, and returns the parsed body (caller frees with cJSON_Delete). */
 cJSON *ht_json_of(const char *method, const char *path, const char *body, long status);

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "httptest.h"
 #include "httputil.h"
 #include "testutil.h"
 
@@ -26,22 +27,6 @@ static void teardown(void)
 
 TestSuite(http_framing, .init = setup, .fini = teardown, .timeout = 90);
 
-#define E_PARAM \
-	"{\"error\":{\"code\":\"invalid_parameter\",\"message\":\"A parameter is missing, malformed or out of range.\"}}"
-
-/* expect sends a request and asserts its status and, when want is not NULL, its exact body. */
-static void expect(const char *method, const char *path, const char *body, long status,
-		   const char *want)
-{
-	struct th_resp r;
-
-	th_call(&srv, method, path, body, &r);
-	cr_assert_eq(r.status, status, "%s %s %s: status %ld, want %ld (%s)", method, path,
-		     body ? body : "", r.status, status, r.body);
-	if (want != NULL)
-		cr_assert_str_eq(r.body, want, "%s %s %s", method, path, body ? body : "");
-	th_resp_free(&r);
-}
 
 /* closed_unanswered says whether the server closes fd within ms without sending a byte. */
 static bool closed_unanswered(int fd, unsigned ms)
@@ -113,11 +98,11 @@ Test(http_framing, bad_content_length_headers_are_refused_and_the_connection_clo
 		   "\"code\":\"request_too_large\"");
 	/* Two lengths: refused rather than guessed at. */
 	expect_raw("/v1/queues/h/messages", "Content-Length: 5\r\nContent-Length: 7\r\n",
-		   "HTTP/1.1 400 ", E_PARAM);
+		   "HTTP/1.1 400 ", HT_E_PARAM);
 	expect_raw("/v1/queues/h/messages", "Content-Length: 5\r\ncontent-length: 5\r\n",
-		   "HTTP/1.1 400 ", E_PARAM);
-	expect("GET", "/v1/queues/h", NULL, 404, NULL);
-	expect("GET", "/healthz", NULL, 200, NULL);
+		   "HTTP/1.1 400 ", HT_E_PARAM);
+	ht_expect_on(&srv, "GET", "/v1/queues/h", NULL, 404, NULL);
+	ht_expect_on(&srv, "GET", "/healthz", NULL, 200, NULL);
 }
 
 /* raw_status sends req on a new connection and returns the status line's code, or 0 with no answer. */
@@ -178,15 +163,15 @@ Test(http_framing, malformed_http_gets_the_documented_answers)
 	n = snprintf(req, 200, "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
 	cr_assert_eq(raw_status(req, (size_t)n, NULL), 405);
 	/* Percent-escapes are decoded before matching: an escaped slash is part of the name. */
-	expect("GET", "/v1/queues/a%2Fb", NULL, 404, NULL);
-	expect("GET", "/v1/queues/%zz", NULL, 400, NULL);
-	expect("GET", "/v1/queues/%71", NULL, 404,
+	ht_expect_on(&srv, "GET", "/v1/queues/a%2Fb", NULL, 404, NULL);
+	ht_expect_on(&srv, "GET", "/v1/queues/%zz", NULL, 400, NULL);
+	ht_expect_on(&srv, "GET", "/v1/queues/%71", NULL, 404,
 	       "{\"error\":{\"code\":\"queue_not_found\",\"message\":\"No such queue.\"}}");
 	/* Of a parameter given twice the first counts; unknown parameters are ignored. */
-	expect("GET", "/v1/queues/c/messages?limit=1&limit=2000", NULL, 200, NULL);
-	expect("GET", "/v1/queues/c/messages?limit=2000&limit=1", NULL, 400, E_PARAM);
-	expect("GET", "/v1/queues/c/messages?limit=%31%30&bogus=x", NULL, 200, NULL);
-	expect("GET", "/healthz", NULL, 200, NULL);
+	ht_expect_on(&srv, "GET", "/v1/queues/c/messages?limit=1&limit=2000", NULL, 200, NULL);
+	ht_expect_on(&srv, "GET", "/v1/queues/c/messages?limit=2000&limit=1", NULL, 400, HT_E_PARAM);
+	ht_expect_on(&srv, "GET", "/v1/queues/c/messages?limit=%31%30&bogus=x", NULL, 200, NULL);
+	ht_expect_on(&srv, "GET", "/healthz", NULL, 200, NULL);
 	free(req);
 }
 
@@ -240,5 +225,5 @@ Test(http_framing, an_unknown_transfer_encoding_is_never_answered_and_times_out)
 	cr_assert_eq(send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL), (ssize_t)(sizeof(req) - 1));
 	cr_assert(closed_unanswered(fd, 10000), "closed without an answer after the timeout");
 	close(fd);
-	expect("GET", "/v1/queues/te", NULL, 404, NULL);
+	ht_expect_on(&srv, "GET", "/v1/queues/te", NULL, 404, NULL);
 }

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "httptest.h"
 #include "httputil.h"
 #include "testutil.h"
 
@@ -30,26 +31,10 @@ static void teardown(void)
 
 TestSuite(http_limits, .init = setup, .fini = teardown, .timeout = 90);
 
-#define E_PARAM \
-	"{\"error\":{\"code\":\"invalid_parameter\",\"message\":\"A parameter is missing, malformed or out of range.\"}}"
 #define E_TOO_MANY_QUEUES \
 	"{\"error\":{\"code\":\"too_many_queues\",\"message\":\"The server already holds as many queues as it may.\"}}"
 #define E_TOO_MANY_POLLS \
 	"{\"error\":{\"code\":\"too_many_long_polls\",\"message\":\"Too many requests are waiting for messages; try again later.\"}}"
-
-/* expect sends a request and asserts its status and, when want is not NULL, its exact body. */
-static void expect(const char *method, const char *path, const char *body, long status,
-		   const char *want)
-{
-	struct th_resp r;
-
-	th_call(&srv, method, path, body, &r);
-	cr_assert_eq(r.status, status, "%s %s %s: status %ld, want %ld (%s)", method, path,
-		     body ? body : "", r.status, status, r.body);
-	if (want != NULL)
-		cr_assert_str_eq(r.body, want, "%s %s %s", method, path, body ? body : "");
-	th_resp_free(&r);
-}
 
 /* queue_count returns how many queues GET /v1/queues lists. */
 static int queue_count(void)
@@ -71,19 +56,19 @@ Test(http_limits, creating_more_queues_than_the_cap_answers_507_too_many_queues)
 	const char *const args[] = { "--max-queues", "3", NULL };
 
 	cr_assert(th_start(&srv, args));
-	expect("PUT", "/v1/queues/a", NULL, 201, NULL);
-	expect("POST", "/v1/queues/b/messages", "1", 201, NULL);
-	expect("POST", "/v1/queues/c/messages/batch", "[1,2]", 201, NULL);
-	expect("PUT", "/v1/queues/d", NULL, 507, E_TOO_MANY_QUEUES);
-	expect("POST", "/v1/queues/d/messages", "1", 507, E_TOO_MANY_QUEUES);
-	expect("POST", "/v1/queues/d/messages/batch", "[1]", 507, E_TOO_MANY_QUEUES);
+	ht_expect_on(&srv, "PUT", "/v1/queues/a", NULL, 201, NULL);
+	ht_expect_on(&srv, "POST", "/v1/queues/b/messages", "1", 201, NULL);
+	ht_expect_on(&srv, "POST", "/v1/queues/c/messages/batch", "[1,2]", 201, NULL);
+	ht_expect_on(&srv, "PUT", "/v1/queues/d", NULL, 507, E_TOO_MANY_QUEUES);
+	ht_expect_on(&srv, "POST", "/v1/queues/d/messages", "1", 507, E_TOO_MANY_QUEUES);
+	ht_expect_on(&srv, "POST", "/v1/queues/d/messages/batch", "[1]", 507, E_TOO_MANY_QUEUES);
 	cr_assert_eq(queue_count(), 3, "nothing was created");
 	/* Existing queues still take settings and messages. */
-	expect("PUT", "/v1/queues/a", "{\"lease_seconds\":9}", 200, NULL);
-	expect("POST", "/v1/queues/a/messages", "2", 201, NULL);
+	ht_expect_on(&srv, "PUT", "/v1/queues/a", "{\"lease_seconds\":9}", 200, NULL);
+	ht_expect_on(&srv, "POST", "/v1/queues/a/messages", "2", 201, NULL);
 	/* Deleting one makes room for another. */
-	expect("DELETE", "/v1/queues/b", NULL, 204, NULL);
-	expect("PUT", "/v1/queues/d", NULL, 201, NULL);
+	ht_expect_on(&srv, "DELETE", "/v1/queues/b", NULL, 204, NULL);
+	ht_expect_on(&srv, "PUT", "/v1/queues/d", NULL, 201, NULL);
 	cr_assert_eq(queue_count(), 3);
 	{
 		struct th_resp r;
@@ -101,8 +86,8 @@ Test(http_limits, the_queue_cap_comes_from_the_environment_and_0_means_none)
 	setenv("MMQ_MAX_QUEUES", "1", 1);
 	cr_assert(th_start(&srv, NULL));
 	unsetenv("MMQ_MAX_QUEUES");
-	expect("PUT", "/v1/queues/one", NULL, 201, NULL);
-	expect("PUT", "/v1/queues/two", NULL, 507, E_TOO_MANY_QUEUES);
+	ht_expect_on(&srv, "PUT", "/v1/queues/one", NULL, 201, NULL);
+	ht_expect_on(&srv, "PUT", "/v1/queues/two", NULL, 507, E_TOO_MANY_QUEUES);
 	cr_assert_eq(th_stop(&srv, SIGTERM), 0);
 	{
 		const char *const args[] = { "--max-queues", "0", NULL };
@@ -110,7 +95,7 @@ Test(http_limits, the_queue_cap_comes_from_the_environment_and_0_means_none)
 	}
 	for (int i = 0; i < 20; i++) {
 		snprintf(path, sizeof(path), "/v1/queues/q%d", i);
-		expect("PUT", path, NULL, 201, NULL);
+		ht_expect_on(&srv, "PUT", path, NULL, 201, NULL);
 	}
 	cr_assert_eq(queue_count(), 21);
 }
@@ -218,14 +203,14 @@ Test(http_limits, long_polls_over_the_cap_answer_429_at_once)
 	cr_assert_str_eq(retry, "1");
 	free(retry);
 	th_resp_free(&r);
-	expect("POST", "/v1/queues/third/messages/lease?wait=1", NULL, 429, E_TOO_MANY_POLLS);
+	ht_expect_on(&srv, "POST", "/v1/queues/third/messages/lease?wait=1", NULL, 429, E_TOO_MANY_POLLS);
 	/* Requests that need not wait are served as usual. */
-	expect("POST", "/v1/queues/lp/messages/pop", NULL, 200, "{\"messages\":[]}");
-	expect("POST", "/v1/queues/ready/messages", "\"x\"", 201, NULL);
-	expect("POST", "/v1/queues/ready/messages/pop?wait=30", NULL, 200, NULL);
+	ht_expect_on(&srv, "POST", "/v1/queues/lp/messages/pop", NULL, 200, "{\"messages\":[]}");
+	ht_expect_on(&srv, "POST", "/v1/queues/ready/messages", "\"x\"", 201, NULL);
+	ht_expect_on(&srv, "POST", "/v1/queues/ready/messages/pop?wait=30", NULL, 200, NULL);
 	/* The waiters get their messages; then there is room again. */
-	expect("POST", "/v1/queues/lp/messages", "\"for 0\"", 201, NULL);
-	expect("POST", "/v1/queues/other/messages", "\"for 1\"", 201, NULL);
+	ht_expect_on(&srv, "POST", "/v1/queues/lp/messages", "\"for 0\"", 201, NULL);
+	ht_expect_on(&srv, "POST", "/v1/queues/other/messages", "\"for 1\"", 201, NULL);
 	for (int i = 0; i < 2; i++) {
 		pthread_join(c[i].thread, NULL);
 		cr_assert_eq(c[i].r.status, 200);
@@ -280,16 +265,16 @@ Test(http_limits, numeric_query_parameters_out_of_range_or_overflowing_answer_40
 
 	cr_assert(th_start(&srv, NULL));
 	for (size_t i = 0; i < sizeof(gets) / sizeof(gets[0]); i++)
-		expect("GET", gets[i], NULL, 400, E_PARAM);
+		ht_expect_on(&srv, "GET", gets[i], NULL, 400, HT_E_PARAM);
 	for (size_t i = 0; i < sizeof(posts) / sizeof(posts[0]); i++)
-		expect("POST", posts[i], "1", 400, E_PARAM);
+		ht_expect_on(&srv, "POST", posts[i], "1", 400, HT_E_PARAM);
 	/* The largest values in range are accepted. */
-	expect("GET", "/v1/queues/n/messages?limit=1000", NULL, 200, "{\"messages\":[]}");
-	expect("GET", "/v1/queues/n/messages?limit=00000000000000000001", NULL, 200, NULL);
-	expect("POST", "/v1/queues/n/messages?delay=43200", "1", 201, NULL);
-	expect("POST", "/v1/queues/n/messages/lease?ttl=43200&limit=1000", NULL, 200,
+	ht_expect_on(&srv, "GET", "/v1/queues/n/messages?limit=1000", NULL, 200, "{\"messages\":[]}");
+	ht_expect_on(&srv, "GET", "/v1/queues/n/messages?limit=00000000000000000001", NULL, 200, NULL);
+	ht_expect_on(&srv, "POST", "/v1/queues/n/messages?delay=43200", "1", 201, NULL);
+	ht_expect_on(&srv, "POST", "/v1/queues/n/messages/lease?ttl=43200&limit=1000", NULL, 200,
 	       "{\"messages\":[]}");
-	expect("GET", "/v1/queues/n", NULL, 200, NULL);
+	ht_expect_on(&srv, "GET", "/v1/queues/n", NULL, 200, NULL);
 }
 
 Test(http_limits, message_ids_and_lease_tokens_that_overflow_answer_400)
@@ -311,10 +296,10 @@ Test(http_limits, message_ids_and_lease_tokens_that_overflow_answer_400)
 	};
 
 	cr_assert(th_start(&srv, NULL));
-	expect("POST", "/v1/queues/m/messages", "1", 201, "{\"id\":1}");
+	ht_expect_on(&srv, "POST", "/v1/queues/m/messages", "1", 201, "{\"id\":1}");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char path[160];
-		expect("DELETE", bad[i], NULL, 400, E_PARAM);
+		ht_expect_on(&srv, "DELETE", bad[i], NULL, 400, HT_E_PARAM);
 		snprintf(path, sizeof(path), "%s", bad[i]);
 		{
 			/* The same id and token on release and extend. */
@@ -324,14 +309,14 @@ Test(http_limits, message_ids_and_lease_tokens_that_overflow_answer_400)
 				*q = '\0';
 			snprintf(rel, sizeof(rel), "%s/release%s", path, q ? strchr(bad[i], '?') : "");
 			snprintf(ext, sizeof(ext), "%s/extend%s", path, q ? strchr(bad[i], '?') : "");
-			expect("POST", rel, NULL, 400, E_PARAM);
-			expect("POST", ext, NULL, 400, E_PARAM);
+			ht_expect_on(&srv, "POST", rel, NULL, 400, HT_E_PARAM);
+			ht_expect_on(&srv, "POST", ext, NULL, 400, HT_E_PARAM);
 		}
 	}
 	/* The largest id and token are well formed: no such message, no such lease. */
-	expect("DELETE", "/v1/queues/m/messages/18446744073709551615?lease=1", NULL, 404, NULL);
-	expect("DELETE", "/v1/queues/m/messages/1?lease=18446744073709551615", NULL, 409, NULL);
-	expect("DELETE", "/v1/queues/m/messages/00001?lease=0", NULL, 409, NULL);
+	ht_expect_on(&srv, "DELETE", "/v1/queues/m/messages/18446744073709551615?lease=1", NULL, 404, NULL);
+	ht_expect_on(&srv, "DELETE", "/v1/queues/m/messages/1?lease=18446744073709551615", NULL, 409, NULL);
+	ht_expect_on(&srv, "DELETE", "/v1/queues/m/messages/00001?lease=0", NULL, 409, NULL);
 }
 
 Test(http_limits, numeric_settings_must_be_whole_numbers_in_range)
@@ -355,20 +340,20 @@ Test(http_limits, numeric_settings_must_be_whole_numbers_in_range)
 	for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++) {
 		for (size_t v = 0; v < sizeof(bad_values) / sizeof(bad_values[0]); v++) {
 			snprintf(body, sizeof(body), "{\"%s\":%s}", names[n], bad_values[v]);
-			expect("PUT", "/v1/queues/s", body, 400, E_PARAM);
+			ht_expect_on(&srv, "PUT", "/v1/queues/s", body, 400, HT_E_PARAM);
 		}
 	}
 	for (size_t i = 0; i < sizeof(out_of_range) / sizeof(out_of_range[0]); i++)
-		expect("PUT", "/v1/queues/s", out_of_range[i], 400, E_PARAM);
-	expect("GET", "/v1/queues/s", NULL, 404, NULL);
+		ht_expect_on(&srv, "PUT", "/v1/queues/s", out_of_range[i], 400, HT_E_PARAM);
+	ht_expect_on(&srv, "GET", "/v1/queues/s", NULL, 404, NULL);
 	/* Whole numbers at the ends of the ranges are taken, however they are spelled. */
-	expect("PUT", "/v1/queues/dl", NULL, 201, NULL);
-	expect("PUT", "/v1/queues/s",
+	ht_expect_on(&srv, "PUT", "/v1/queues/dl", NULL, 201, NULL);
+	ht_expect_on(&srv, "PUT", "/v1/queues/s",
 	       "{\"max_bytes\":9007199254740992,\"max_message_bytes\":1073741824,"
 	       "\"lease_seconds\":43200,\"max_deliveries\":4294967295,\"dead_letter\":\"dl\"}",
 	       201, NULL);
-	expect("PUT", "/v1/queues/s", "{\"max_message_bytes\":1,\"lease_seconds\":1}", 200, NULL);
-	expect("PUT", "/v1/queues/s", "{\"lease_seconds\":1e2,\"max_bytes\":10.0}", 200, NULL);
+	ht_expect_on(&srv, "PUT", "/v1/queues/s", "{\"max_message_bytes\":1,\"lease_seconds\":1}", 200, NULL);
+	ht_expect_on(&srv, "PUT", "/v1/queues/s", "{\"lease_seconds\":1e2,\"max_bytes\":10.0}", 200, NULL);
 	{
 		struct th_resp r;
 		th_call(&srv, "GET", "/v1/queues/s", NULL, &r);

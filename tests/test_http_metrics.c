@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include "../api/prom.h"
+#include "httptest.h"
 #include "httputil.h"
 #include "testutil.h"
 
@@ -340,40 +341,9 @@ Test(http_metrics, writer_makes_histogram_buckets_cumulative)
 	jb_free(&b);
 }
 
-/* The helpers below add this suite's assertions to the shared ones in httputil.c. */
-/* find_tool returns the path of program name in $PATH (caller frees), or NULL. */
-static char *find_tool(const char *name)
-{
-	return th_find_tool(name);
-}
-
-/*
- * spawn runs argv with stdin from in (NULL: /dev/null) and stdout and stderr
- * into out; it dies with the test. Returns the pid.
- */
-static pid_t spawn(const char *const *argv, const char *in, const char *out)
-{
-	pid_t pid = th_spawn(argv, in, out);
-
-	cr_assert_geq(pid, 0);
-	return pid;
-}
-
-/* read_text returns the contents of path (caller frees); "" when unreadable. */
-static char *read_text(const char *path)
-{
-	return th_read_text(path);
-}
-
-/* write_text writes text to path. */
-static void write_text(const char *path, const char *text)
-{
-	cr_assert(th_write_text(path, text), "cannot write %s", path);
-}
-
 Test(http_metrics, page_passes_promtool_check)
 {
-	char *promtool = find_tool("promtool"), *page, *in, *out, *report;
+	char *promtool = th_find_tool("promtool"), *page, *in, *out, *report;
 	int status = 0;
 	pid_t pid;
 
@@ -387,10 +357,10 @@ Test(http_metrics, page_passes_promtool_check)
 	page = scrape();
 	in = tu_path(srv.dir, "metrics.txt");
 	out = tu_path(srv.dir, "promtool.out");
-	write_text(in, page);
-	pid = spawn((const char *const[]){ promtool, "check", "metrics", NULL }, in, out);
+	ht_write_text(in, page);
+	pid = ht_spawn((const char *const[]){ promtool, "check", "metrics", NULL }, in, out);
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	report = read_text(out);
+	report = th_read_text(out);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		  "promtool check metrics failed (status %d):\n%s", status, report);
 	cr_assert_str_eq(report, "", "promtool has remarks:\n%s", report);

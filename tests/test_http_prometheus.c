@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "httptest.h"
 #include "httputil.h"
 #include "testutil.h"
 
@@ -37,37 +38,6 @@ static void call(const char *method, const char *path, const char *body, long st
 	cr_assert_eq(r.status, status, "%s %s: status %ld, want %ld (%s)", method, path, r.status,
 		     status, r.body);
 	th_resp_free(&r);
-}
-
-/* The helpers below add this suite's assertions to the shared ones in httputil.c. */
-/* find_tool returns the path of program name in $PATH (caller frees), or NULL. */
-static char *find_tool(const char *name)
-{
-	return th_find_tool(name);
-}
-
-/*
- * spawn runs argv with stdin from in (NULL: /dev/null) and stdout and stderr
- * into out; it dies with the test. Returns the pid.
- */
-static pid_t spawn(const char *const *argv, const char *in, const char *out)
-{
-	pid_t pid = th_spawn(argv, in, out);
-
-	cr_assert_geq(pid, 0);
-	return pid;
-}
-
-/* read_text returns the contents of path (caller frees); "" when unreadable. */
-static char *read_text(const char *path)
-{
-	return th_read_text(path);
-}
-
-/* write_text writes text to path. */
-static void write_text(const char *path, const char *text)
-{
-	cr_assert(th_write_text(path, text), "cannot write %s", path);
 }
 
 /* free_port returns a TCP port on 127.0.0.1 that was free a moment ago. */
@@ -155,14 +125,14 @@ static void prom_start(struct prom_server *p, const char *prometheus)
 		 "    scrape_timeout: 1s\n    static_configs:\n"
 		 "      - targets: ['127.0.0.1:%u']\n",
 		 (unsigned)srv.port);
-	write_text(config_path, config);
+	ht_write_text(config_path, config);
 	p->port = free_port();
 	p->log = tu_path(srv.dir, "prometheus.log");
 	snprintf(flag_config, sizeof(flag_config), "--config.file=%s", config_path);
 	snprintf(flag_tsdb, sizeof(flag_tsdb), "--storage.tsdb.path=%s", tsdb);
 	snprintf(flag_listen, sizeof(flag_listen), "--web.listen-address=127.0.0.1:%u",
 		 (unsigned)p->port);
-	p->pid = spawn((const char *const[]){ prometheus, flag_config, flag_tsdb, flag_listen,
+	p->pid = ht_spawn((const char *const[]){ prometheus, flag_config, flag_tsdb, flag_listen,
 					      "--log.level=warn", NULL },
 		       NULL, p->log);
 	free(config_path);
@@ -181,7 +151,7 @@ static void prom_wait_depth(const struct prom_server *p, const char *q, long wan
 		if (seen == want)
 			return;
 		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
-			char *log = read_text(p->log);
+			char *log = th_read_text(p->log);
 			cr_assert_fail("prometheus exited (status %d):\n%s", status, log);
 		}
 		tu_sleep_ms(200);
@@ -211,7 +181,7 @@ static void prom_stop(struct prom_server *p)
 
 Test(http_metrics, prometheus_scrapes_the_queue_depth)
 {
-	char *prometheus = find_tool("prometheus");
+	char *prometheus = th_find_tool("prometheus");
 	struct prom_server p;
 	uint64_t deadline;
 
