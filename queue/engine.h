@@ -140,7 +140,6 @@ bool qsync_ticket(struct queue *q, struct queue_ticket *t);
 void qsync_kick(struct queue *q);
 void *qsync_thread(void *arg);
 void qsync_interval_pass(struct queue_store *st);
-enum queue_err qsync_now(struct queue *q);
 
 /* qmove.c: dead-lettering */
 void qmove_dead_letters(struct queue *q, const uint64_t *ids, size_t n);

@@ -22,11 +22,11 @@ struct segment *qlog_segment(struct queue *q, uint64_t number)
 }
 
 /*
- * space_ok says whether writing bytes more keeps the store's free-space
+ * qlog_space_ok says whether writing bytes more keeps the store's free-space
  * reserve. A passing answer is cached for FREE_CHECK_MS; a refusal is always
  * checked afresh, so writes resume as soon as space returns.
  */
-static bool space_ok(struct queue *q, uint64_t bytes)
+bool qlog_space_ok(struct queue *q, uint64_t bytes)
 {
 	struct queue_store *st = q->store;
 	uint64_t reserve = st->opts.min_free_bytes;
@@ -45,11 +45,6 @@ static bool space_ok(struct queue *q, uint64_t bytes)
 	return avail >= bytes && avail - bytes >= reserve;
 }
 
-bool qlog_space_ok(struct queue *q, uint64_t bytes)
-{
-	return space_ok(q, bytes);
-}
-
 /* roll starts a new segment big enough for bytes of records, the first of which gets seq first_seq. */
 static enum queue_err roll(struct queue *q, uint64_t bytes, uint64_t first_seq)
 {
@@ -58,7 +53,7 @@ static enum queue_err roll(struct queue *q, uint64_t bytes, uint64_t first_seq)
 	uint64_t need = (SEG_HEADER_BYTES + bytes + PAGE - 1) & ~(uint64_t)(PAGE - 1);
 	if (size < need)
 		size = need;
-	if (!space_ok(q, size))
+	if (!qlog_space_ok(q, size))
 		return QUEUE_DISKFULL;
 	if (q->nsegs == q->cap_segs) {
 		size_t n = q->cap_segs ? q->cap_segs * 2 : 8;

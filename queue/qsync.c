@@ -160,11 +160,6 @@ static enum queue_err sync_queue(struct queue *q)
 	}
 }
 
-enum queue_err qsync_now(struct queue *q)
-{
-	return sync_queue(q);
-}
-
 /* qsync_interval_pass syncs every queue of the store once (the interval mode's pass). */
 void qsync_interval_pass(struct queue_store *st)
 {

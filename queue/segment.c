@@ -131,7 +131,6 @@ enum queue_err seg_open(int dirfd, uint64_t number, queue_alloc_fn alloc, struct
 	if (err != QUEUE_OK)
 		goto fail;
 	s->sealed = sealed;
-	s->resized = (uint64_t)st.st_size != h.size;
 	s->size = size & ~(uint64_t)7u;
 	s->number = number;
 	s->first_seq = h.first_seq;

@@ -26,7 +26,6 @@ struct segment {
 	uint64_t size;	      /* usable bytes */
 	uint64_t map_size;    /* bytes mapped */
 	bool sealed;	      /* damaged from outside: takes no appends */
-	bool resized;	      /* its file did not have the size its header says */
 	uint8_t *map;
 	uint64_t write_off;   /* end of the last record */
 	uint64_t synced_off;  /* bytes before this are on stable storage */
