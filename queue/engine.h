@@ -85,6 +85,7 @@ struct queue_store {
 	struct queue *dirty_head, *dirty_tail;
 	pthread_t sync_threads[2]; /* always: two, so one queue's msync does not hold up another's */
 	size_t nsync_threads;
+	pthread_mutex_t tick_lock; /* one tick at a time: a tick returns with its dead-letter moves done */
 	pthread_mutex_t timer_lock;
 	pthread_cond_t timer_cond;
 	_Atomic uint64_t next_deadline;

@@ -370,7 +370,12 @@ enum queue_err queue_watch_add(struct queue_store *store, const char *name, queu
  */
 void queue_watch_remove(struct queue_watch *w);
 
-/* queue_store_tick processes every lease and delay that has run out by now. The engine's timer thread calls it; tests may too. */
+/*
+ * queue_store_tick processes every lease and delay that has run out by now,
+ * dead-letter moves included, and returns when they are done (a tick running
+ * in the engine's timer thread is waited for). The timer thread calls it;
+ * tests may too.
+ */
 void queue_store_tick(struct queue_store *store);
 
 #endif

@@ -246,6 +246,7 @@ void store_timer_hint(struct queue_store *st, uint64_t at)
 void queue_store_tick(struct queue_store *st)
 {
 	size_t n;
+	pthread_mutex_lock(&st->tick_lock);
 	struct queue **qs = store_snapshot(st, &n);
 	for (size_t i = 0; i < n; i++) {
 		struct queue *q = qs[i];
@@ -264,6 +265,7 @@ void queue_store_tick(struct queue_store *st)
 		queue_unref(q);
 	}
 	free(qs);
+	pthread_mutex_unlock(&st->tick_lock);
 }
 
 static void *timer_thread(void *arg)
@@ -384,6 +386,7 @@ static void store_init(struct queue_store *st, const struct queue_store_options 
 	pthread_mutex_init(&st->watch_lock, NULL);
 	pthread_mutex_init(&st->sync_lock, NULL);
 	pthread_cond_init(&st->sync_cond, NULL);
+	pthread_mutex_init(&st->tick_lock, NULL);
 	pthread_mutex_init(&st->timer_lock, NULL);
 	pthread_cond_init(&st->timer_cond, NULL);
 	atomic_init(&st->next_deadline, 0);
@@ -485,6 +488,7 @@ enum queue_err queue_store_close(struct queue_store *st)
 	pthread_mutex_destroy(&st->watch_lock);
 	pthread_mutex_destroy(&st->sync_lock);
 	pthread_cond_destroy(&st->sync_cond);
+	pthread_mutex_destroy(&st->tick_lock);
 	pthread_mutex_destroy(&st->timer_lock);
 	pthread_cond_destroy(&st->timer_cond);
 	free(st);
