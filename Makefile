@@ -89,7 +89,7 @@ HTTP_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_http_*
 BENCH_QUEUE := $(BUILD)/bench/bench_queue
 BENCH_STUB := $(BUILD)/bench/stub_server
 
-.PHONY: all test test-queue test-http test-concurrency test-crash test-docker run bench bench-queue bench-http \
+.PHONY: all test check-layers test-queue test-http test-concurrency test-crash test-docker run bench bench-queue bench-http \
 	clean install install-systemd format fuzz fuzz-build test-valgrind test-http-tsan
 
 all: $(MMQD) $(QUEUE_TESTS) $(HTTP_TESTS)
@@ -136,7 +136,11 @@ $(BENCH_STUB): $(BUILD)/bench/stub_server.o
 	$(CC) $(LDFLAGS) $^ $(MHD_LIBS) -o $@
 
 # Every test binary runs on its own; the first failure fails the target.
-test: test-queue test-http
+test: check-layers test-queue test-http
+
+# Each file of queue/ and api/ calls only files below it (the order is in tests/check_layers.sh).
+check-layers: $(QUEUE_OBJ)
+	@sh tests/check_layers.sh $(QUEUE_OBJ)
 
 test-queue: $(QUEUE_TESTS)
 	@set -e; for t in $(QUEUE_TESTS); do echo "== $$t"; $$t --jobs 2; done

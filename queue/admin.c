@@ -1,71 +1,8 @@
-/* admin.c: queue settings, stats, listing and deletion; names, errors and watches. */
+/* admin.c: queue administration: settings, stats, listing and deletion. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine.h"
-
-static const char *const err_text[QUEUE_ERR_COUNT] = {
-	[QUEUE_OK] = "success",
-	[QUEUE_EMPTY] = "the queue has no visible message",
-	[QUEUE_NOTFOUND] = "the queue does not exist",
-	[QUEUE_NOMSG] = "the message does not exist",
-	[QUEUE_STALE] = "the lease token is not the message's current lease",
-	[QUEUE_FULL] = "the queue is full",
-	[QUEUE_DISKFULL] = "no space is left on the device",
-	[QUEUE_TOOBIG] = "the message is larger than the queue allows",
-	[QUEUE_BADNAME] = "queue names are 1 to 64 characters from A-Z, a-z, 0-9, _ and -",
-	[QUEUE_BADARG] = "an argument is out of range",
-	[QUEUE_LOCKED] = "the data directory is in use by another process",
-	[QUEUE_CORRUPT] = "a data file is corrupt",
-	[QUEUE_IO] = "an I/O operation failed",
-	[QUEUE_SYNCFAIL] = "a sync to stable storage failed; the queue takes no more writes",
-	[QUEUE_NOMEM] = "out of memory",
-	[QUEUE_TOOMANY] = "the store holds as many queues as it may",
-};
-
-const char *queue_strerror(enum queue_err err)
-{
-	if ((unsigned)err >= QUEUE_ERR_COUNT)
-		return "unknown error";
-	return err_text[err];
-}
-
-static const char *const sync_names[] = { "always", "interval", "none" };
-
-bool queue_sync_parse(const char *text, enum queue_sync *out)
-{
-	for (int i = 0; i < 3; i++)
-		if (strcmp(text, sync_names[i]) == 0) {
-			*out = (enum queue_sync)i;
-			return true;
-		}
-	return false;
-}
-
-const char *queue_sync_name(enum queue_sync mode)
-{
-	return (unsigned)mode < 3 ? sync_names[mode] : "unknown";
-}
-
-bool queue_name_valid(const char *name)
-{
-	size_t n = 0;
-	if (name == NULL)
-		return false;
-	for (; name[n] != '\0'; n++) {
-		char c = name[n];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '_' || c == '-';
-		if (!ok || n >= QUEUE_NAME_MAX)
-			return false;
-	}
-	return n > 0;
-}
-
-void queue_settings_default(struct queue_settings *s)
-{
-	*s = (struct queue_settings){ .max_message_bytes = 1048576, .lease_seconds = 30 };
-}
 
 /* merge applies the fields of in named by mask to *s and checks the result for queue name. */
 static enum queue_err merge(struct queue_settings *s, const struct queue_settings *in, unsigned mask,
@@ -93,6 +30,51 @@ static enum queue_err merge(struct queue_settings *s, const struct queue_setting
 	if (strcmp(s->dead_letter, name) == 0)
 		return QUEUE_BADARG;
 	return QUEUE_OK;
+}
+
+enum queue_err store_create(struct queue_store *st, const char *name, const struct queue_settings *s,
+			    struct queue **out)
+{
+	struct queue *q;
+	if (st->opts.max_queues > 0 && store_size(st) >= st->opts.max_queues)
+		return QUEUE_TOOMANY;
+	enum queue_err err = qf_create(st, name, s, &q);
+	if (err != QUEUE_OK)
+		return err;
+	queue_ref(q); /* one reference for the table, one for the caller */
+	err = store_insert(st, q);
+	if (err != QUEUE_OK) {
+		qf_remove_dir(st, name);
+		queue_free(q);
+		return err;
+	}
+	*out = q;
+	return QUEUE_OK;
+}
+
+enum queue_err store_get(struct queue_store *st, const char *name, bool create, struct queue **out)
+{
+	struct queue *q = store_lookup(st, name);
+	if (q == NULL && create && st->opts.read_only)
+		return QUEUE_BADARG;
+	if (q != NULL || !create) {
+		*out = q;
+		return q != NULL ? QUEUE_OK : QUEUE_NOTFOUND;
+	}
+	pthread_mutex_lock(&st->admin_lock);
+	q = store_lookup(st, name);
+	enum queue_err err = QUEUE_OK;
+	if (q == NULL) {
+		struct queue_settings s;
+		queue_settings_default(&s);
+		err = store_create(st, name, &s, &q);
+	}
+	pthread_mutex_unlock(&st->admin_lock);
+	if (err == QUEUE_OK) {
+		*out = q;
+		store_notify(st, name);
+	}
+	return err;
 }
 
 enum queue_err queue_put_settings(struct queue_store *st, const char *name,
@@ -174,7 +156,7 @@ static uint64_t oldest_ms(struct queue *q)
 	size_t i = idx_first(x);
 	if (i >= x->tail)
 		return 0;
-	struct segment *s = qlog_segment(q, x->e[i].segment);
+	struct segment *s = apply_segment(q, x->e[i].segment);
 	return s != NULL ? le_get64(s->map + x->e[i].offset + 24) : 0;
 }
 
@@ -262,55 +244,4 @@ enum queue_err queue_delete(struct queue_store *st, const char *name)
 		queue_unref(q);
 	}
 	return err;
-}
-
-void store_notify(struct queue_store *st, const char *name)
-{
-	if (atomic_load(&st->nwatches) == 0)
-		return;
-	pthread_mutex_lock(&st->watch_lock);
-	for (struct queue_watch *w = st->watches; w != NULL; w = w->next)
-		if (strcmp(w->name, name) == 0)
-			w->fn(w->ctx);
-	pthread_mutex_unlock(&st->watch_lock);
-}
-
-enum queue_err queue_watch_add(struct queue_store *st, const char *name, queue_watch_fn fn,
-			       void *ctx, struct queue_watch **out)
-{
-	if (!queue_name_valid(name))
-		return QUEUE_BADNAME;
-	struct queue_watch *w = calloc(1, sizeof(*w));
-	if (w == NULL)
-		return QUEUE_NOMEM;
-	w->store = st;
-	memcpy(w->name, name, strlen(name) + 1);
-	w->fn = fn;
-	w->ctx = ctx;
-	pthread_mutex_lock(&st->watch_lock);
-	w->next = st->watches;
-	if (st->watches != NULL)
-		st->watches->prev = w;
-	st->watches = w;
-	atomic_fetch_add(&st->nwatches, 1);
-	pthread_mutex_unlock(&st->watch_lock);
-	*out = w;
-	return QUEUE_OK;
-}
-
-void queue_watch_remove(struct queue_watch *w)
-{
-	if (w == NULL)
-		return;
-	struct queue_store *st = w->store;
-	pthread_mutex_lock(&st->watch_lock);
-	if (w->prev != NULL)
-		w->prev->next = w->next;
-	else
-		st->watches = w->next;
-	if (w->next != NULL)
-		w->next->prev = w->prev;
-	atomic_fetch_sub(&st->nwatches, 1);
-	pthread_mutex_unlock(&st->watch_lock);
-	free(w);
 }

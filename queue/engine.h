@@ -99,18 +99,27 @@ struct queue_store {
 	_Atomic uint64_t free_checked_ms; /* when */
 };
 
-/* store.c */
+/* registry.c */
 uint64_t store_now(const struct queue_store *st);
-enum queue_err store_get(struct queue_store *st, const char *name, bool create, struct queue **out);
-enum queue_err store_create(struct queue_store *st, const char *name, const struct queue_settings *s,
-			    struct queue **out);
-enum queue_err store_unlist(struct queue_store *st, const char *name, struct queue **out);
-struct queue **store_snapshot(struct queue_store *st, size_t *count);
+struct queue *queue_new(struct queue_store *st, const char *name);
+void queue_free(struct queue *q);
 void queue_unref(struct queue *q);
 void queue_ref(struct queue *q);
+enum queue_err store_insert(struct queue_store *st, struct queue *q);
+size_t store_size(struct queue_store *st);
+struct queue *store_lookup(struct queue_store *st, const char *name);
+enum queue_err store_unlist(struct queue_store *st, const char *name, struct queue **out);
+struct queue **store_snapshot(struct queue_store *st, size_t *count);
 void store_timer_hint(struct queue_store *st, uint64_t at);
-void store_notify(struct queue_store *st, const char *name);
 void store_count_sync(struct queue_store *st, uint64_t ns, uint64_t records, uint64_t waiters, bool ok);
+
+/* watches.c */
+void store_notify(struct queue_store *st, const char *name);
+
+/* admin.c */
+enum queue_err store_create(struct queue_store *st, const char *name, const struct queue_settings *s,
+			    struct queue **out);
+enum queue_err store_get(struct queue_store *st, const char *name, bool create, struct queue **out);
 
 /* qfile.c: opening, creating and checkpointing one queue's files */
 enum queue_err qf_create(struct queue_store *st, const char *name, const struct queue_settings *s,
@@ -118,23 +127,31 @@ enum queue_err qf_create(struct queue_store *st, const char *name, const struct 
 enum queue_err qf_open(struct queue_store *st, const char *name, struct queue_recovery *rep,
 		       struct queue **out);
 enum queue_err qf_checkpoint(struct queue *q, bool clean);
-void qf_close(struct queue *q);
 enum queue_err qf_remove_dir(struct queue_store *st, const char *name);
 void qf_remove_leftovers(int queues_dirfd);
 
-/* qlog.c: appending records and applying them to the index */
-enum queue_err qlog_reserve(struct queue *q, const uint64_t *sizes, size_t n, uint64_t each);
+/* apply.c */
+struct segment *apply_segment(struct queue *q, uint64_t number);
+void apply_record(struct queue *q, const struct rec_header *h, const uint8_t *body,
+		  const struct segment *seg, uint64_t off);
+void apply_set_state(struct queue *q, struct entry *e, uint8_t state);
+void apply_drop_corrupt(struct queue *q, struct entry *e);
+uint64_t apply_due_timers(struct queue *q, uint64_t now, uint64_t **moves, size_t *nmoves,
+			  bool *woke);
+
+/* qlog.c */
 bool qlog_space_ok(struct queue *q, uint64_t bytes);
+enum queue_err qlog_reserve(struct queue *q, const uint64_t *sizes, size_t n, uint64_t each);
 void qlog_append(struct queue *q, uint8_t type, uint8_t flags, uint64_t word, const void *body,
 		 uint32_t body_len, struct segment **seg_out, uint64_t *off_out);
-void qlog_apply(struct queue *q, const struct rec_header *h, const uint8_t *body,
-		const struct segment *seg, uint64_t off);
-void qlog_set_state(struct queue *q, struct entry *e, uint8_t state);
 void qlog_trim_front(struct queue *q);
-void qlog_drop_corrupt(struct queue *q, struct entry *e);
-struct segment *qlog_segment(struct queue *q, uint64_t number);
-uint64_t qlog_tick_locked(struct queue *q, uint64_t now, uint64_t **moves, size_t *nmoves,
-			  bool *woke);
+
+/* enqueue.c */
+enum queue_err op_begin(struct queue_store *st, const char *name, bool create,
+			struct queue_ticket *t, struct queue **out);
+enum queue_err op_fail(struct queue *q, enum queue_err err);
+enum queue_err op_done(struct queue *q, struct queue_ticket *out, bool woke);
+enum queue_err op_writable(struct queue *q, const uint64_t *sizes, size_t n, uint64_t each);
 
 /* qsync.c: group commit */
 bool qsync_ticket(struct queue *q, struct queue_ticket *t);

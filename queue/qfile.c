@@ -14,40 +14,6 @@
 
 #define META_NAME "queue.meta"
 
-static struct queue *queue_alloc(struct queue_store *st, const char *name)
-{
-	struct queue *q = calloc(1, sizeof(*q));
-	if (q == NULL)
-		return NULL;
-	snprintf(q->name, sizeof(q->name), "%s", name);
-	q->store = st;
-	atomic_init(&q->refs, 1);
-	q->dirfd = q->metafd = -1;
-	pthread_mutex_init(&q->lock, NULL);
-	pthread_cond_init(&q->durable_cond, NULL);
-	q->next_timer_ms = UINT64_MAX;
-	q->next_seg_size = st->opts.first_segment_bytes;
-	q->failed = QUEUE_OK;
-	return q;
-}
-
-void qf_close(struct queue *q)
-{
-	if (q == NULL)
-		return;
-	for (size_t i = 0; i < q->nsegs; i++)
-		seg_release(q->segs[i]);
-	free(q->segs);
-	if (q->dirfd >= 0)
-		close(q->dirfd);
-	if (q->metafd >= 0)
-		close(q->metafd);
-	idx_free(&q->idx);
-	pthread_mutex_destroy(&q->lock);
-	pthread_cond_destroy(&q->durable_cond);
-	free(q);
-}
-
 /* rm_tree removes directory name under dirfd with the files in it (queue directories are flat). */
 static void rm_tree(int dirfd, const char *name)
 {
@@ -115,7 +81,7 @@ enum queue_err qf_create(struct queue_store *st, const char *name, const struct 
 	if (mkdirat(st->queues_dirfd, tmp, 0755) != 0)
 		return errno == ENOSPC || errno == EDQUOT ? QUEUE_DISKFULL : QUEUE_IO;
 	enum queue_err err = QUEUE_NOMEM;
-	struct queue *q = queue_alloc(st, name);
+	struct queue *q = queue_new(st, name);
 	if (q == NULL)
 		goto fail;
 	err = QUEUE_IO;
@@ -144,7 +110,7 @@ enum queue_err qf_create(struct queue_store *st, const char *name, const struct 
 	*out = q;
 	return QUEUE_OK;
 fail:
-	qf_close(q);
+	queue_free(q);
 	rm_tree(st->queues_dirfd, tmp);
 	return err;
 }
@@ -279,7 +245,7 @@ enum queue_err qf_open(struct queue_store *st, const char *name, struct queue_re
 		       struct queue **out)
 {
 	enum queue_err err = QUEUE_NOMEM;
-	struct queue *q = queue_alloc(st, name);
+	struct queue *q = queue_new(st, name);
 	if (q == NULL)
 		return err;
 	err = QUEUE_IO;
@@ -316,7 +282,7 @@ enum queue_err qf_open(struct queue_store *st, const char *name, struct queue_re
 	*out = q;
 	return QUEUE_OK;
 fail:
-	qf_close(q);
+	queue_free(q);
 	return err;
 }
 

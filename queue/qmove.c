@@ -19,7 +19,7 @@ static void move_one(struct queue *q, uint64_t id)
 		pthread_mutex_unlock(&q->lock);
 		return;
 	}
-	struct segment *s = qlog_segment(q, e->segment);
+	struct segment *s = apply_segment(q, e->segment);
 	seg_hold(s);
 	struct queue_payload p = { s->map + e->offset + REC_HEADER_BYTES, e->len };
 	memcpy(dlq, q->meta.settings.dead_letter, sizeof(dlq));
@@ -36,7 +36,7 @@ static void move_one(struct queue *q, uint64_t id)
 		    qlog_reserve(q, NULL, 1, REC_HEADER_BYTES) == QUEUE_OK)
 			qlog_append(q, REC_DEAD, 0, id, NULL, 0, NULL, NULL);
 		else
-			qlog_set_state(q, e, ENTRY_READY);
+			apply_set_state(q, e, ENTRY_READY);
 	}
 	bool woke = err != QUEUE_OK;
 	pthread_mutex_unlock(&q->lock);

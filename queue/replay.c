@@ -114,7 +114,7 @@ static void batch_apply(struct scan *sc)
 {
 	for (size_t i = 0; i < sc->nbatch; i++) {
 		const struct pending *p = &sc->batch[i];
-		qlog_apply(sc->q, &p->h, p->seg->map + p->off + REC_HEADER_BYTES, p->seg, p->off);
+		apply_record(sc->q, &p->h, p->seg->map + p->off + REC_HEADER_BYTES, p->seg, p->off);
 		sc->rep->records++;
 		sc->q->replayed++;
 	}
