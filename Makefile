@@ -11,11 +11,12 @@ comma := ,
 BUILD ?= build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
 
 # Debian packages behind every pkg-config module we build against, and behind the tools the
-# HTTP suites run (promtool and prometheus for metrics, openssl for TLS, systemd-analyze).
+# HTTP suites run (promtool and prometheus for metrics, openssl for TLS, systemd-analyze, and
+# Node and Debian's Python as clients that send a whole body before reading the answer).
 BUILD_PKGS := pkg-config libmicrohttpd-dev libcjson-dev libcriterion-dev libcurl4-openssl-dev libsqlite3-dev
 PC_MODULES := libmicrohttpd libcjson criterion libcurl sqlite3
-TEST_PKGS := prometheus openssl systemd
-TEST_TOOLS := promtool prometheus openssl systemd-analyze
+TEST_PKGS := prometheus openssl systemd nodejs python3
+TEST_TOOLS := promtool prometheus openssl systemd-analyze /usr/bin/node /usr/bin/python3
 
 ifneq ($(filter test-valgrind,$(MAKECMDGOALS)),)
 TEST_PKGS += valgrind

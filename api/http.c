@@ -115,10 +115,23 @@ static bool content_length_repeated(struct MHD_Connection *conn)
 }
 
 /*
+ * refuse_now answers e before the body was read; libmicrohttpd then closes
+ * the connection instead of reading a body nobody wants. When a body may
+ * follow, the socket lingers (linger.c) so that the client reads the answer.
+ */
+static void refuse_now(struct api_req *req, enum api_error e)
+{
+	req->early = e;
+	if (MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Content-Length") != NULL ||
+	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Transfer-Encoding") != NULL)
+		req->linger_fd = api_linger_hold(&req->srv->linger, req->conn);
+	api_respond_error(req, e);
+}
+
+/*
  * req_begin looks at the headers: authentication, route, path parameters and
  * the announced body size. A body announced too large, or announced twice, is
- * refused at once, on this first call; libmicrohttpd then closes the
- * connection after the answer instead of reading a body nobody wants.
+ * refused at once, on this first call (refuse_now).
  */
 static void req_begin(struct api_req *req, const char *method, const char *url)
 {
@@ -131,14 +144,13 @@ static void req_begin(struct api_req *req, const char *method, const char *url)
 	else if (srv->auth_token != NULL && strcmp(url, "/healthz") != 0 && !auth_ok(req))
 		req->early = API_E_UNAUTHORIZED;
 	else
-		req->early = api_route_find(method, url, &req->route, &req->path, req->allow,
-					    sizeof(req->allow));
+		req->early = api_route_find(method, req->raw_path, &req->route, &req->path,
+					    req->allow, sizeof(req->allow));
 	if (req->early == API_E_NONE && req->route->body == API_BODY_MESSAGE && !req->path.queue_ok)
 		req->early = API_E_INVALID_QUEUE_NAME;
 	too_large = setup_body(req);
 	if (content_length_repeated(req->conn)) {
-		req->early = API_E_INVALID_PARAMETER;
-		api_respond_error(req, req->early);
+		refuse_now(req, API_E_INVALID_PARAMETER);
 		return;
 	}
 	cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Content-Length");
@@ -147,8 +159,7 @@ static void req_begin(struct api_req *req, const char *method, const char *url)
 		errno = 0;
 		unsigned long long n = strtoull(cl, &end, 10);
 		if (errno == 0 && end != cl && *end == '\0' && n > req->body.limit) {
-			req->early = too_large;
-			api_respond_error(req, too_large);
+			refuse_now(req, too_large);
 		} else if (errno == 0 && end != cl && *end == '\0') {
 			/* Up to 1 MiB: a length that is announced but never sent costs no more. */
 			body_reserve(&req->body, n < BODY_RESERVE_MAX ? (size_t)n : BODY_RESERVE_MAX);
@@ -198,20 +209,22 @@ static void req_finish(struct api_req *req)
 		req->route->handler(req);
 }
 
+/* req_new allocates a request whose raw path is the first path_len bytes of path. */
 static struct api_req *req_new(struct api_server *srv, struct MHD_Connection *conn,
-			       struct api_conn *cctx)
+			       const char *path, size_t path_len)
 {
-	struct api_req *req = calloc(1, sizeof(*req));
+	struct api_req *req = calloc(1, sizeof(*req) + path_len + 1);
 
 	if (req == NULL)
 		return NULL;
+	memcpy(req->raw_path, path, path_len);
+	req->linger_fd = -1;
 	if (pthread_mutex_init(&req->lock, NULL) != 0) {
 		free(req);
 		return NULL;
 	}
 	req->srv = srv;
 	req->conn = conn;
-	req->cctx = cctx;
 	req->start_ns = api_mono_ns();
 	jb_init(&req->pend);
 	/* An atomic, not srv->lock: every request passes here, on every thread. */
@@ -224,6 +237,7 @@ static void req_free(struct api_req *req)
 	struct api_server *srv = req->srv;
 
 	api_longpoll_cleanup(req);
+	api_linger_start(&srv->linger, req->linger_fd);
 	body_free(&req->body);
 	jb_free(&req->pend);
 	/*
@@ -298,6 +312,17 @@ static struct api_conn *conn_seen(struct api_server *srv, struct MHD_Connection 
 	return c;
 }
 
+/*
+ * on_uri sees each request line's target before libmicrohttpd decodes it and
+ * starts the request with the raw path (up to a '?'), so that "a%2Fb" is one
+ * segment (an invalid queue name), not two. Its result becomes the request's
+ * context; NULL (no memory) makes on_request close the connection.
+ */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	return req_new(cls, conn, uri, strcspn(uri, "?"));
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *data,
 				  size_t *size, void **con_cls)
@@ -305,11 +330,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct api_req *req = *con_cls;
 
 	(void)version;
-	if (req == NULL) {
-		req = req_new(cls, conn, conn_seen(cls, conn));
-		if (req == NULL)
-			return MHD_NO;
-		*con_cls = req;
+	if (req == NULL)
+		return MHD_NO;
+	if (!req->begun) {
+		req->begun = true;
+		req->cctx = conn_seen(cls, conn);
 		req_begin(req, method, url);
 		return MHD_YES;
 	}
@@ -430,7 +455,7 @@ static bool start_daemon(struct api_server *srv, const struct api_config *cfg, c
 		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
 		cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
-		on_connection, srv, MHD_OPTION_ARRAY, extra,
+		on_connection, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_ARRAY, extra,
 		MHD_OPTION_END);
 	atomic_store(&srv->starting, false);
 	if (srv->daemon == NULL) {
@@ -450,6 +475,7 @@ static bool start_daemon(struct api_server *srv, const struct api_config *cfg, c
 static void server_free(struct api_server *srv)
 {
 	api_timer_stop(&srv->timer);
+	api_linger_stop(&srv->linger);
 	api_metrics_free(&srv->metrics);
 	if (srv->auth_token != NULL)
 		memset(srv->auth_token, 0, srv->auth_len);
@@ -479,7 +505,8 @@ bool api_start(struct queue_store *store, const struct api_config *cfg, struct a
 	srv->max_body_bytes = cfg->max_body_bytes;
 	srv->max_long_polls = cfg->max_long_polls;
 	srv->log = cfg->log;
-	if (!api_timer_start(&srv->timer))
+	srv->linger.wake[0] = srv->linger.wake[1] = -1;
+	if (!api_timer_start(&srv->timer) || !api_linger_init(&srv->linger))
 		goto nomem;
 	if (cfg->auth_token != NULL && cfg->auth_token[0] != '\0') {
 		srv->auth_token = strdup(cfg->auth_token);

@@ -106,6 +106,28 @@ struct api_timer {
 	bool started;
 };
 
+/* How many sockets may linger at once (linger.c); beyond that a refused connection is simply closed. */
+#define API_LINGER_MAX 64
+
+/* One lingering socket: dropped at until or idle_until (CLOCK_MONOTONIC ms), whichever comes first. */
+struct api_linger_slot {
+	int fd;
+	uint64_t until;
+	uint64_t idle_until;
+};
+
+/* The lingering-close thread and its sockets (linger.c). */
+struct api_linger {
+	pthread_mutex_t lock;
+	pthread_t thread;
+	int wake[2]; /* a pipe that wakes the thread's poll */
+	struct api_linger_slot slot[API_LINGER_MAX];
+	size_t n;     /* slots in use */
+	size_t held;  /* duplicates handed out by api_linger_hold and not yet started */
+	bool quit;
+	bool started;
+};
+
 struct api_server {
 	struct queue_store *store;
 	struct MHD_Daemon *daemon;
@@ -115,6 +137,7 @@ struct api_server {
 	size_t auth_len;
 	api_log_fn log;
 	struct api_timer timer;
+	struct api_linger linger;
 	struct api_metrics metrics;
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
@@ -166,7 +189,9 @@ struct api_req {
 	struct api_body body;
 	uint64_t start_ns; /* CLOCK_MONOTONIC when the headers arrived: for the duration histogram */
 	size_t discarded; /* bytes dropped after the body passed its cap */
+	bool begun;	  /* req_begin has looked at the headers */
 	bool responded;
+	int linger_fd;	  /* a duplicate of the socket to linger on once the request ends, or -1 */
 	api_handler_fn resume; /* what to run when a suspended request wakes */
 
 	/* Suspension: guarded by lock; woken may be set by any thread. */
@@ -189,6 +214,9 @@ struct api_req {
 	bool lease;
 	size_t limit;
 	uint64_t ttl_ms;
+
+	/* The path as the client sent it, percent-escapes and all: the router decodes each segment. */
+	char raw_path[];
 };
 
 /* api_logf formats a line and hands it to the server's log hook, if any. */
@@ -242,7 +270,11 @@ uint64_t api_mono_ms(void);
 /* api_mono_ns returns CLOCK_MONOTONIC in ns. This function can't fail. */
 uint64_t api_mono_ns(void);
 
-/* api_route_find matches method and url against the route table (router.c). */
+/*
+ * api_route_find matches method and url, the path as sent (percent-escapes
+ * not yet decoded, no query), against the route table (router.c). Each
+ * segment is decoded on its own, so an escaped '/' stays inside its segment.
+ */
 enum api_error api_route_find(const char *method, const char *url, const struct api_route **route,
 			      struct api_path *path, char *allow, size_t allow_len);
 
@@ -311,6 +343,23 @@ void api_timer_wake_all(struct api_timer *t);
 bool api_timer_add(struct api_timer *t, struct api_req *req);
 /* api_timer_remove takes req off the heap if it is there; once it returns the timer won't wake req. */
 void api_timer_remove(struct api_timer *t, struct api_req *req);
+/* api_linger_init starts the lingering-close thread; false when it cannot (then nothing lingers). */
+bool api_linger_init(struct api_linger *l);
+/* api_linger_stop closes every lingering socket and stops the thread. Safe after a failed init. */
+void api_linger_stop(struct api_linger *l);
+/*
+ * api_linger_hold returns a duplicate of conn's socket for api_linger_start(),
+ * or -1 when there is no room (then the connection just closes). Call it when
+ * answering before the body was read.
+ */
+int api_linger_hold(struct api_linger *l, struct MHD_Connection *conn);
+/*
+ * api_linger_start takes over fd from api_linger_hold() once libmicrohttpd is
+ * done with the connection: shuts its write side and drops what the client
+ * still sends until it closes or time runs out. fd < 0 is a no-op.
+ */
+void api_linger_start(struct api_linger *l, int fd);
+
 /* api_longpoll_cleanup removes req's watch and timer entry (before a durable wait, and at completion). */
 void api_longpoll_cleanup(struct api_req *req);
 

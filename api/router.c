@@ -60,23 +60,80 @@ static bool parse_id(const char *s, size_t n, uint64_t *out)
 	return true;
 }
 
-/* capture stores a {q} or {id} segment of n bytes into path. */
+/* hex_digit returns the value of hex digit c, or -1. */
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * seg_decode percent-decodes the n bytes of one path segment into out (room
+ * for cap bytes and a NUL) and sets *len. False when an escape is malformed
+ * ("%zz", "%4") or the result does not fit: such a segment matches nothing
+ * literally and is never a valid name or id.
+ */
+static bool seg_decode(const char *s, size_t n, char *out, size_t cap, size_t *len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)s[i];
+		if (c == '%') {
+			int hi = i + 2 < n ? hex_digit(s[i + 1]) : -1;
+			int lo = hi >= 0 ? hex_digit(s[i + 2]) : -1;
+			if (lo < 0)
+				return false;
+			c = hi * 16 + lo;
+			i += 2;
+		}
+		if (o == cap)
+			return false;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	*len = o;
+	return true;
+}
+
+/*
+ * capture stores a {q} or {id} segment (n raw bytes, still percent-encoded)
+ * into path. A name is checked after decoding, so "a%2Fb" and "%00x" are
+ * names (invalid ones), not other paths.
+ */
 static void capture(const char *var, const char *s, size_t n, struct api_path *path)
 {
+	char buf[QUEUE_NAME_MAX + 1];
+	size_t len;
+	bool ok = seg_decode(s, n, buf, sizeof(buf) - 1, &len);
+
 	if (strcmp(var, "{q}") == 0) {
 		path->queue_ok = false;
 		path->queue[0] = '\0';
-		if (n <= QUEUE_NAME_MAX) {
-			memcpy(path->queue, s, n);
-			path->queue[n] = '\0';
+		if (ok && memchr(buf, '\0', len) == NULL) {
+			memcpy(path->queue, buf, len + 1);
 			path->queue_ok = queue_name_valid(path->queue);
 		}
 	} else {
-		path->id_ok = parse_id(s, n, &path->id);
+		path->id_ok = ok && parse_id(buf, len, &path->id);
 	}
 }
 
-/* match says whether url fits pattern, capturing its variables into path. */
+/* literal_eq says whether the raw segment s (n bytes) decodes to the pn bytes of pattern p. */
+static bool literal_eq(const char *p, size_t pn, const char *s, size_t n)
+{
+	char buf[32];
+	size_t len;
+
+	return seg_decode(s, n, buf, sizeof(buf) - 1, &len) && len == pn && memcmp(buf, p, pn) == 0;
+}
+
+/* match says whether the raw (still percent-encoded) url fits pattern, capturing its variables into path. */
 static bool match(const char *pattern, const char *url, struct api_path *path)
 {
 	const char *p = pattern, *u = url;
@@ -96,7 +153,7 @@ static bool match(const char *pattern, const char *url, struct api_path *path)
 			memcpy(var, p, pn);
 			var[pn] = '\0';
 			capture(var, u, un, path);
-		} else if (pn != un || memcmp(p, u, pn) != 0) {
+		} else if (!literal_eq(p, pn, u, un)) {
 			return false;
 		}
 		p += pn;
