@@ -48,6 +48,22 @@ $(error test tools are missing)
 endif
 endif
 
+# The cluster test and benchmark (tests/cluster/, bench/bench_cluster.sh) run Debian's nginx in
+# front of mmqd nodes; the test reads JSON with jq and YAML with python3-yaml.
+CLUSTER_PKGS := nginx curl jq python3-yaml prometheus
+CLUSTER_CHECK := [ -x /usr/sbin/nginx ] && command -v curl >/dev/null && command -v jq >/dev/null && \
+  command -v promtool >/dev/null && python3 -c 'import yaml' 2>/dev/null
+ifneq ($(filter bench-cluster,$(MAKECMDGOALS)),)
+CLUSTER_PKGS += wrk
+CLUSTER_CHECK += && command -v wrk >/dev/null
+endif
+ifneq ($(filter test-cluster bench-cluster,$(MAKECMDGOALS)),)
+CLUSTER_STATUS := $(shell $(call ensure,cluster test tools,$(CLUSTER_CHECK),$(CLUSTER_PKGS)))
+ifneq ($(CLUSTER_STATUS),ok)
+$(error cluster test tools are missing)
+endif
+endif
+
 WARN := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wvla -Werror
 CFLAGS ?= -O2 -g
@@ -90,7 +106,8 @@ HTTP_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_http_*
 BENCH_QUEUE := $(BUILD)/bench/bench_queue
 BENCH_STUB := $(BUILD)/bench/stub_server
 
-.PHONY: all test check-layers test-queue test-http test-concurrency test-crash test-docker run bench bench-queue bench-http \
+.PHONY: all test check-layers test-queue test-http test-concurrency test-crash test-docker test-cluster run bench \
+	bench-queue bench-http bench-cluster \
 	clean install install-systemd format fuzz fuzz-build test-valgrind test-http-tsan
 
 all: $(MMQD) $(QUEUE_TESTS) $(HTTP_TESTS)
@@ -179,6 +196,10 @@ test-http-tsan: $(HTTP_TESTS)
 test-docker:
 	bash tests/docker_test.sh
 
+# nginx in front of three mmqd on 127.0.0.1, configured from deploy/cluster/ (docs/CLUSTER.md).
+test-cluster: $(MMQD)
+	MMQD=$(abspath $(MMQD)) bash tests/cluster/test_cluster.sh
+
 # The crash tests (tests/crash/): mmqd SIGKILLed under HTTP load and checked after every restart,
 # then simulated power cuts of the engine's files. CI size by default; full size with
 # make test-crash CRASH_ROUNDS=500 POWERCUT_IMAGES=100000
@@ -253,6 +274,10 @@ bench-queue: $(BENCH_QUEUE)
 
 bench-http: $(MMQD) $(BENCH_STUB)
 	MMQD=$(abspath $(MMQD)) STUB=$(abspath $(BENCH_STUB)) bash bench/bench_http.sh
+
+# 3 nodes behind nginx against 1 node direct and 1 node behind nginx, with wrk.
+bench-cluster: $(MMQD)
+	MMQD=$(abspath $(MMQD)) bash bench/bench_cluster.sh
 
 install: $(MMQD)
 	install -D -m 0755 $(MMQD) $(DESTDIR)$(PREFIX)/bin/mmqd

@@ -53,35 +53,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# free_port prints a 127.0.0.1 port nobody listens on, below the kernel's ephemeral
-# range so that no outgoing connection holds it.
-free_port() {
-	local p low
-	low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-	for _ in $(seq 100); do
-		p=$((10000 + RANDOM % (low - 10000)))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	echo "bench_http: no free port" >&2
-	return 1
-}
-
-# wait_http waits until GET url answers at all (any status); fails if pid dies first.
-wait_http() {
-	local pid=$1 url=$2
-	for _ in $(seq 200); do
-		kill -0 "$pid" 2>/dev/null || return 1
-		if curl -s -o /dev/null --max-time 1 "$url"; then
-			return 0
-		fi
-		sleep 0.05
-	done
-	echo "bench_http: $url never answered" >&2
-	return 1
-}
+# free_port and wait_http come from tests/netutil.sh.
+# shellcheck source=tests/netutil.sh
+source "$here/../tests/netutil.sh"
 
 # start_server LOG PATH CMD...: runs CMD (where @PORT@ stands for a free port) until it
 # answers GET PATH, trying other ports if it dies at once; sets srv_pid and srv_url.
