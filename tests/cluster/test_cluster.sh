@@ -203,13 +203,39 @@ check_proxy_routes() {
 		"$ST $(jq -r .error.code <<<"$BODY")" "400 invalid_queue_name"
 }
 
-# sqs ACTION BODY: one SQS JSON 1.0 request through nginx.
-sqs_json() {
-	http POST "$(proxy)/" "$2" "X-Amz-Target: AmazonSQS.$1"
+# holders Q: "node:depth" of each node that holds queue Q, asked directly.
+holders() {
+	local n out=""
+	for n in "${NODES[@]}"; do
+		http GET "$(node "$n")/v1/queues/$1"
+		[ "$ST" != 200 ] || out+="$n:$(jq -r .depth <<<"$BODY") "
+	done
+	echo "${out% }"
+}
+
+# check_names_that_hash_alike: "jobs" and its dead-letter queue "jobs--dead" are on one node, so
+# dead letters work through nginx; a percent-encoded name reaches the node of its decoded name.
+check_names_that_hash_alike() {
+	local id tok owner
+	http PUT "$(proxy)/v1/queues/jobs" '{"max_deliveries":1,"dead_letter":"jobs--dead"}'
+	http POST "$(proxy)/v1/queues/jobs/messages" '{"job":1}'
+	http POST "$(proxy)/v1/queues/jobs/messages/lease"
+	id=$(jq -r '.messages[0].id' <<<"$BODY")
+	tok=$(jq -r '.messages[0].lease' <<<"$BODY")
+	http POST "$(proxy)/v1/queues/jobs/messages/$id/release?lease=$tok"
+	http GET "$(proxy)/v1/queues/jobs--dead/messages"
+	expect "a message released past max_deliveries is in jobs--dead through nginx" \
+		"$ST $(jq -c '[.messages[].payload]' <<<"$BODY")" '200 [{"job":1}]'
+	owner=$(holders jobs)
+	expect "jobs and jobs--dead are on the same node (key: the name up to --)" \
+		"$(holders jobs--dead)" "${owner%:*}:1"
+	http POST "$(proxy)/v1/queues/esc/messages" '1'
+	http POST "$(proxy)/v1/queues/%65s%63/messages" '2'
+	expect "esc and its percent-encoded form %65s%63 reach the same node" "$(holders esc | cut -d: -f2)" 2
 }
 
 check_sqs_routing() {
-	local n q i wrong=0 url
+	local q i wrong=0 url where
 	http POST "$(node n1)/" '{}' "X-Amz-Target: AmazonSQS.ListQueues"
 	if [ "$ST" = 404 ] || [ "$ST" = 405 ]; then
 		log "this mmqd has no SQS endpoint (POST / answers $ST): SQS routing not checked"
@@ -233,13 +259,8 @@ check_sqs_routing() {
 	wrong=0
 	for i in $(seq 0 19); do
 		q=$(printf 's%02d' "$i")
-		local holders=""
-		for n in "${NODES[@]}"; do
-			http GET "$(node "$n")/v1/queues/$q"
-			[ "$ST" != 200 ] || holders+="$n:$(jq -r .depth <<<"$BODY") "
-		done
-		[ "$(wc -w <<<"$holders")" = 1 ] && [ "${holders#*:}" = "1 " ] || { wrong=$((wrong + 1)); echo "  $q on: $holders"; }
-		OWNER[$q]=${holders%%:*}
+		where=$(holders "$q")
+		[[ "$where" =~ ^n[0-9]:1$ ]] || { wrong=$((wrong + 1)); echo "  $q on: $where"; }
 	done
 	expect "each SQS queue lives on exactly one node, with its one message" "$wrong" 0
 }
@@ -284,6 +305,7 @@ main() {
 	check_order_through_proxy peek "$PER_QUEUE"
 	check_listing
 	check_proxy_routes
+	check_names_that_hash_alike
 	check_sqs_routing
 
 	down=${OWNER[q00]}
