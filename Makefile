@@ -10,59 +10,40 @@ DATA_DIR ?= ./data
 comma := ,
 BUILD ?= build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
 
-# Debian packages behind every pkg-config module we build against, and behind the tools the
-# HTTP suites run (promtool and prometheus for metrics, openssl for TLS, systemd-analyze, and
-# Node and Debian's Python as clients that send a whole body before reading the answer).
-BUILD_PKGS := pkg-config libmicrohttpd-dev libcjson-dev libcriterion-dev libcurl4-openssl-dev libsqlite3-dev
-PC_MODULES := libmicrohttpd libcjson criterion libcurl sqlite3
-TEST_PKGS := prometheus openssl systemd nodejs python3
-TEST_TOOLS := promtool prometheus openssl systemd-analyze /usr/bin/node /usr/bin/python3
+# Dependencies are Debian packages, checked and installed by explicit targets, never while the
+# Makefile is read: `make deps` for building mmqd, `make test-deps` for the test suites (their
+# libraries and the tools they run: promtool and prometheus for metrics, openssl for TLS,
+# systemd-analyze, and Node and Debian's Python as clients that send a whole body before
+# reading the answer), `make bench-deps` for the SQLite baseline, `make fuzz-deps` for clang.
+# Every object and program depends on the right one (order-only), so `make`, `make run` and
+# `make test` install what they miss as root, or print the exact apt-get command and stop.
+DEPS_PKGS := pkg-config libmicrohttpd-dev libcjson-dev
+DEPS_PC := libmicrohttpd libcjson
+TEST_DEPS_PKGS := libcriterion-dev libcurl4-openssl-dev prometheus openssl systemd nodejs python3
+TEST_DEPS_PC := criterion libcurl
+TEST_DEPS_TOOLS := promtool prometheus openssl systemd-analyze /usr/bin/node /usr/bin/python3
+BENCH_DEPS_PKGS := libsqlite3-dev
+BENCH_DEPS_PC := sqlite3
 
-ifneq ($(filter test-valgrind,$(MAKECMDGOALS)),)
-TEST_PKGS += valgrind
-TEST_TOOLS += valgrind
-endif
-
-# $(call ensure,WHAT,CHECK,PACKAGES) is a shell snippet that prints ok when CHECK succeeds;
-# otherwise, as root on Debian or Ubuntu, it installs PACKAGES, else it prints the command.
-ensure = if $(2); then echo ok; \
+# $(call ensure,WHAT,CHECK,PACKAGES) is a recipe line that does nothing when the shell command
+# CHECK succeeds; otherwise, as root on Debian or Ubuntu, it installs PACKAGES, else it prints
+# the command that would and fails.
+ensure = @if $(2); then :; \
   elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-    echo "make: installing missing $(1): $(3)" >&2; \
-    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(3); } >&2 && echo ok; \
+    echo "make: installing missing $(1): $(3)"; \
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(3); \
   else echo "make: missing $(1); install them with:" >&2; \
-    echo "  sudo apt-get install -y $(3)" >&2; fi
-
-# Check the dependencies before anything else.
-ifeq ($(filter clean format,$(MAKECMDGOALS)),)
-DEPS_STATUS := $(shell $(call ensure,build dependencies,command -v pkg-config >/dev/null 2>&1 && \
-  pkg-config --exists $(PC_MODULES) 2>/dev/null,$(BUILD_PKGS)))
-ifneq ($(DEPS_STATUS),ok)
-$(error build dependencies are missing)
-endif
-endif
-ifneq ($(filter test test-http test-valgrind test-http-tsan,$(MAKECMDGOALS)),)
-TOOLS_STATUS := $(shell $(call ensure,test tools,(for t in $(TEST_TOOLS); do \
-  command -v $$t >/dev/null 2>&1 || exit 1; done),$(TEST_PKGS)))
-ifneq ($(TOOLS_STATUS),ok)
-$(error test tools are missing)
-endif
-endif
+    echo "  sudo apt-get install -y $(3)" >&2; exit 1; fi
+# $(call have_pc,MODULES) and $(call have_tools,PROGRAMS) are such checks.
+have_pc = command -v pkg-config >/dev/null 2>&1 && pkg-config --exists $(1) 2>/dev/null
+have_tools = for t in $(1); do command -v $$t >/dev/null 2>&1 || exit 1; done
 
 # The cluster test and benchmark (tests/cluster/, bench/bench_cluster.sh) run Debian's nginx in
-# front of mmqd nodes; the test reads JSON with jq and YAML with python3-yaml.
-CLUSTER_PKGS := nginx curl jq python3-yaml prometheus
-CLUSTER_CHECK := [ -x /usr/sbin/nginx ] && command -v curl >/dev/null && command -v jq >/dev/null && \
+# front of mmqd nodes; the test reads JSON with jq and YAML with python3-yaml (make cluster-deps;
+# the benchmark adds wrk).
+CLUSTER_DEPS_PKGS := nginx curl jq python3-yaml prometheus
+CLUSTER_DEPS_CHECK := [ -x /usr/sbin/nginx ] && command -v curl >/dev/null && command -v jq >/dev/null && \
   command -v promtool >/dev/null && python3 -c 'import yaml' 2>/dev/null
-ifneq ($(filter bench-cluster,$(MAKECMDGOALS)),)
-CLUSTER_PKGS += wrk
-CLUSTER_CHECK += && command -v wrk >/dev/null
-endif
-ifneq ($(filter test-cluster bench-cluster,$(MAKECMDGOALS)),)
-CLUSTER_STATUS := $(shell $(call ensure,cluster test tools,$(CLUSTER_CHECK),$(CLUSTER_PKGS)))
-ifneq ($(CLUSTER_STATUS),ok)
-$(error cluster test tools are missing)
-endif
-endif
 
 WARN := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wvla -Werror
@@ -74,16 +55,19 @@ CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
-MHD_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
-CJSON_CFLAGS := $(shell pkg-config --cflags libcjson 2>/dev/null)
-CJSON_LIBS := $(shell pkg-config --libs libcjson 2>/dev/null)
-CRITERION_CFLAGS := $(shell pkg-config --cflags criterion 2>/dev/null)
-CRITERION_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
-CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
-CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null)
-SQLITE_CFLAGS := $(shell pkg-config --cflags sqlite3 2>/dev/null)
-SQLITE_LIBS := $(shell pkg-config --libs sqlite3 2>/dev/null)
+# Recursively expanded (=), so pkg-config is asked after `make deps` has installed the packages.
+pc_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
+pc_libs = $(shell pkg-config --libs $(1) 2>/dev/null)
+MHD_CFLAGS = $(call pc_cflags,libmicrohttpd)
+MHD_LIBS = $(call pc_libs,libmicrohttpd)
+CJSON_CFLAGS = $(call pc_cflags,libcjson)
+CJSON_LIBS = $(call pc_libs,libcjson)
+CRITERION_CFLAGS = $(call pc_cflags,criterion)
+CRITERION_LIBS = $(call pc_libs,criterion)
+CURL_CFLAGS = $(call pc_cflags,libcurl)
+CURL_LIBS = $(call pc_libs,libcurl)
+SQLITE_CFLAGS = $(call pc_cflags,sqlite3)
+SQLITE_LIBS = $(call pc_libs,sqlite3)
 
 # queue/ is built without the HTTP and JSON include flags, so a wrong include fails the build.
 QUEUE_SRC := $(wildcard queue/*.c)
@@ -96,39 +80,53 @@ QUEUE_LIB := $(BUILD)/libmmq_queue.a
 API_LIB := $(BUILD)/libmmq_api.a
 MMQD := $(BUILD)/mmqd
 
-# Tests: test_queue_*.c use the engine alone; test_http_*.c drive a real mmqd over sockets.
+# Tests: test_queue_*.c use the engine alone; every other tests/test_*.c runs a real mmqd (over
+# HTTP, or as a command: test_cli, test_verify, test_logs, test_systemd) and links the HTTP helpers.
 TEST_UTIL_OBJ := $(BUILD)/tests/testutil.o
 QUEUE_TEST_OBJ := $(BUILD)/tests/queuetest.o
 HTTP_UTIL_OBJ := $(BUILD)/tests/httputil.o
 HTTP_TEST_OBJ := $(BUILD)/tests/httptest.o
 QUEUE_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_queue_*.c))
-HTTP_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_http_*.c))
+HTTP_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(filter-out tests/test_queue_%,$(wildcard tests/test_*.c)))
 BENCH_QUEUE := $(BUILD)/bench/bench_queue
 BENCH_STUB := $(BUILD)/bench/stub_server
 
-.PHONY: all test check-layers test-queue test-http test-concurrency test-crash test-docker test-cluster run bench \
-	bench-queue bench-http bench-cluster \
+.PHONY: all deps test-deps bench-deps fuzz-deps cluster-deps tests test check-layers test-queue test-http \
+	test-concurrency test-crash test-docker test-cluster run bench bench-queue bench-http bench-cluster \
 	clean install install-systemd format fuzz fuzz-build test-valgrind test-http-tsan
 
-all: $(MMQD) $(QUEUE_TESTS) $(HTTP_TESTS)
+all: $(MMQD)
 
-$(BUILD)/queue/%.o: queue/%.c
+# The test programs, built without running them (make test builds and runs them).
+tests: $(QUEUE_TESTS) $(HTTP_TESTS)
+
+deps:
+	$(call ensure,build dependencies,$(call have_pc,$(DEPS_PC)),$(DEPS_PKGS))
+
+TEST_DEPS_CHECK = $(call have_pc,$(TEST_DEPS_PC)) && ($(call have_tools,$(TEST_DEPS_TOOLS)))
+test-deps: deps
+	$(call ensure,test dependencies,$(TEST_DEPS_CHECK),$(TEST_DEPS_PKGS))
+
+bench-deps: deps
+	$(call ensure,benchmark dependencies,$(call have_pc,$(BENCH_DEPS_PC)),$(BENCH_DEPS_PKGS))
+
+$(BUILD)/queue/%.o: queue/%.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/api/%.o: api/%.c
+$(BUILD)/api/%.o: api/%.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(MHD_CFLAGS) $(CJSON_CFLAGS) -c $< -o $@
 
-$(BUILD)/server/%.o: server/%.c
+$(BUILD)/server/%.o: server/%.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(MHD_CFLAGS) -c $< -o $@
 
-$(BUILD)/tests/%.o: tests/%.c
+$(BUILD)/tests/%.o: tests/%.c | test-deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CRITERION_CFLAGS) $(CURL_CFLAGS) $(CJSON_CFLAGS) $(MHD_CFLAGS) -c $< -o $@
 
-$(BUILD)/bench/%.o: bench/%.c
+$(BUILD)/bench/%.o: bench/%.c | bench-deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SQLITE_CFLAGS) $(MHD_CFLAGS) -c $< -o $@
 
@@ -160,16 +158,16 @@ test: check-layers test-queue test-http
 check-layers: $(QUEUE_OBJ)
 	@sh tests/check_layers.sh $(QUEUE_OBJ)
 
-test-queue: $(QUEUE_TESTS)
+test-queue: $(QUEUE_TESTS) | test-deps
 	@set -e; for t in $(QUEUE_TESTS); do echo "== $$t"; $$t --jobs 2; done
 
-test-http: $(MMQD) $(HTTP_TESTS)
+test-http: $(MMQD) $(HTTP_TESTS) | test-deps
 	@set -e; for t in $(HTTP_TESTS); do echo "== $$t"; MMQD=$(abspath $(MMQD)) $$t --jobs 2; done
 
 # The concurrency suite as a plain program (Criterion cannot start under ThreadSanitizer),
 # built against tests/plain/: make SANITIZE=thread test-concurrency
 PLAIN_CONCURRENCY := $(BUILD)/tests/plain_concurrency
-$(PLAIN_CONCURRENCY): tests/test_queue_concurrency.c tests/plain/plain_main.c tests/testutil.c $(QUEUE_LIB)
+$(PLAIN_CONCURRENCY): tests/test_queue_concurrency.c tests/plain/plain_main.c tests/testutil.c $(QUEUE_LIB) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/plain $(filter %.c,$^) $(QUEUE_LIB) $(LDFLAGS) -o $@
 
@@ -180,7 +178,8 @@ test-concurrency: $(PLAIN_CONCURRENCY)
 # MMQD_WRAPPER). An error or a definite leak makes mmqd exit 99, which fails the test.
 VALGRIND := valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 	--track-fds=no -q
-test-valgrind: $(MMQD) $(HTTP_TESTS)
+test-valgrind: $(MMQD) $(HTTP_TESTS) | test-deps
+	$(call ensure,valgrind,command -v valgrind >/dev/null 2>&1,valgrind)
 	@test -z "$(SANITIZE)" || { echo "test-valgrind needs a build without SANITIZE" >&2; exit 2; }
 	@set -e; for t in $(HTTP_TESTS); do echo "== $$t (mmqd under valgrind)"; \
 	  MMQD=$(abspath $(MMQD)) MMQD_WRAPPER="$(VALGRIND)" $$t --jobs 2; done
@@ -188,7 +187,7 @@ test-valgrind: $(MMQD) $(HTTP_TESTS)
 # The HTTP suites against an mmqd built with ThreadSanitizer in $(BUILD)-tsan-mmqd (the test
 # programs stay uninstrumented): a race stops mmqd with status 99, which fails the test.
 TSAN_MMQD := $(BUILD)-tsan-mmqd/mmqd
-test-http-tsan: $(HTTP_TESTS)
+test-http-tsan: $(HTTP_TESTS) | test-deps
 	$(MAKE) BUILD=$(BUILD)-tsan-mmqd SANITIZE=thread $(TSAN_MMQD)
 	@set -e; for t in $(HTTP_TESTS); do echo "== $$t (mmqd under ThreadSanitizer)"; \
 	  MMQD=$(abspath $(TSAN_MMQD)) TSAN_OPTIONS="halt_on_error=1 exitcode=99" $$t --jobs 2; done
@@ -197,7 +196,10 @@ test-docker:
 	bash tests/docker_test.sh
 
 # nginx in front of three mmqd on 127.0.0.1, configured from deploy/cluster/ (docs/CLUSTER.md).
-test-cluster: $(MMQD)
+cluster-deps:
+	$(call ensure,cluster test tools,$(CLUSTER_DEPS_CHECK),$(CLUSTER_DEPS_PKGS))
+
+test-cluster: $(MMQD) | cluster-deps
 	MMQD=$(abspath $(MMQD)) bash tests/cluster/test_cluster.sh
 
 # The crash tests (tests/crash/): mmqd SIGKILLed under HTTP load and checked after every restart,
@@ -228,16 +230,10 @@ FUZZ_SECONDS ?= 60
 # FUZZ_INVARIANTS=0 checks only for crashes, hangs and memory errors, not for lost data.
 FUZZ_INVARIANTS ?= 1
 # clang and its libFuzzer runtime are needed only here: as root on Debian they are installed.
-ifneq ($(filter fuzz fuzz-build,$(MAKECMDGOALS)),)
-FUZZ_STATUS := $(shell echo 'int LLVMFuzzerTestOneInput(void) { return 0; }' | \
-  $(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - >/dev/null 2>&1 && echo ok || \
-  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q clang libclang-rt-14-dev; } >&2 && echo ok; \
-  else echo "make: install clang with libFuzzer: sudo apt-get install -y clang libclang-rt-14-dev" >&2; fi)
-ifneq ($(FUZZ_STATUS),ok)
-$(error clang with libFuzzer is needed for make fuzz)
-endif
-endif
+fuzz-deps: deps
+	$(call ensure,clang with libFuzzer,echo 'int LLVMFuzzerTestOneInput(void) { return 0; }' | \
+	  $(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - >/dev/null 2>&1,clang libclang-rt-14-dev)
+
 FUZZ_DIR := $(BUILD)/fuzz
 FUZZ_CFLAGS := -O1 -g $(WARN) -D_GNU_SOURCE -pthread -MMD -MP -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -246,7 +242,7 @@ FUZZ_API_OBJ := $(API_SRC:%.c=$(FUZZ_DIR)/%.o)
 FUZZ_UTIL_OBJ := $(FUZZ_DIR)/tests/fuzz/fuzzutil.o
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/fuzz_*.c))
 
-$(FUZZ_DIR)/%.o: %.c
+$(FUZZ_DIR)/%.o: %.c | fuzz-deps
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(if $(filter queue/%,$<),,$(MHD_CFLAGS) $(CJSON_CFLAGS)) \
 		-c $< -o $@
@@ -276,7 +272,8 @@ bench-http: $(MMQD) $(BENCH_STUB)
 	MMQD=$(abspath $(MMQD)) STUB=$(abspath $(BENCH_STUB)) bash bench/bench_http.sh
 
 # 3 nodes behind nginx against 1 node direct and 1 node behind nginx, with wrk.
-bench-cluster: $(MMQD)
+bench-cluster: $(MMQD) | cluster-deps
+	$(call ensure,wrk,command -v wrk >/dev/null 2>&1,wrk)
 	MMQD=$(abspath $(MMQD)) bash bench/bench_cluster.sh
 
 install: $(MMQD)
@@ -290,6 +287,7 @@ install-systemd:
 	chmod 0644 $(DESTDIR)/etc/systemd/system/mmqd.service
 
 format:
+	$(call ensure,clang-format,command -v clang-format >/dev/null 2>&1,clang-format)
 	clang-format -i $(wildcard queue/*.[ch] api/*.[ch] server/*.[ch] tests/*.[ch] bench/*.c)
 
 clean:

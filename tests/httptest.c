@@ -2,12 +2,19 @@
 #include "httptest.h"
 
 #include <criterion/criterion.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 struct th_server ht_srv;
 
-void ht_start(void)
+void ht_setup(void)
 {
 	th_setup(&ht_srv);
+}
+
+void ht_start(void)
+{
+	ht_setup();
 	cr_assert(th_start(&ht_srv, NULL), "mmqd did not start");
 }
 
@@ -40,6 +47,19 @@ pid_t ht_spawn(const char *const *argv, const char *in, const char *out)
 
 	cr_assert_geq(pid, 0, "cannot start %s", argv[0]);
 	return pid;
+}
+
+int ht_run_mmqd(const char *const *args, char **out)
+{
+	char tmpl[] = "/tmp/mmq-run-XXXXXX";
+	int fd = mkstemp(tmpl), status;
+
+	cr_assert_geq(fd, 0, "cannot make a temporary file");
+	close(fd);
+	status = th_run_mmqd(args, tmpl);
+	*out = th_read_text(tmpl);
+	unlink(tmpl);
+	return status;
 }
 
 void ht_write_text(const char *path, const char *text)

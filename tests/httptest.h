@@ -16,10 +16,20 @@
 /* The mmqd of the running test, started by ht_start. */
 extern struct th_server ht_srv;
 
-/* ht_start starts a fresh mmqd with default options as ht_srv, asserting that it started; meant as a suite's .init. */
+/*
+ * The one server fixture of the HTTP suites. A suite whose tests start mmqd with their own
+ * options takes .init = ht_setup and calls th_start(&ht_srv, args) in each test; a suite served
+ * by a default mmqd takes .init = ht_start. Either way .fini = ht_stop; a suite needing more
+ * (a mount, a certificate) wraps these in its own init and fini.
+ */
+
+/* ht_setup gives ht_srv a fresh temporary directory, with no server running yet. */
+void ht_setup(void);
+
+/* ht_start is ht_setup plus a running mmqd with default options, asserting that it started. */
 void ht_start(void);
 
-/* ht_stop stops ht_srv and removes its files; meant as a suite's .fini. */
+/* ht_stop stops ht_srv if it runs and removes its files; a server that crashed fails the binary. */
 void ht_stop(void);
 
 /* ht_expect sends a request to ht_srv and asserts its status and, when want is not NULL, its exact body. */
@@ -31,6 +41,12 @@ void ht_expect_on(struct th_server *srv, const char *method, const char *path, c
 
 /* ht_spawn runs argv like th_spawn (stdin from in, output into out, dying with the test) and asserts it started; returns the pid. */
 pid_t ht_spawn(const char *const *argv, const char *in, const char *out);
+
+/*
+ * ht_run_mmqd runs mmqd with args (NULL-terminated) to its end, its stdout and stderr captured
+ * into *out (caller frees). Returns its exit status (-1 when it died of a signal).
+ */
+int ht_run_mmqd(const char *const *args, char **out);
 
 /* ht_write_text writes text to path, asserting that it could. */
 void ht_write_text(const char *path, const char *text);

@@ -89,16 +89,13 @@ bool th_wrapped(void)
 /* spawn runs $MMQD (under $MMQD_WRAPPER, if set) with args, its stderr (and stdout) going to s->log. */
 static pid_t spawn(struct th_server *s, const char *const *extra)
 {
-	const char *mmqd = getenv("MMQD");
 	const char *argv[48];
 	char words[1024];
 	int argc, fd;
 	pid_t pid;
 
-	if (mmqd == NULL)
-		mmqd = "build/mmqd";
 	argc = wrapper_words(words, sizeof(words), argv, 16);
-	argv[argc++] = mmqd;
+	argv[argc++] = th_mmqd();
 	argv[argc++] = "--listen";
 	argv[argc++] = "127.0.0.1:0";
 	argv[argc++] = "--data-dir";
@@ -352,6 +349,60 @@ char *th_find_tool(const char *name)
 	}
 	free(dirs);
 	return NULL;
+}
+
+const char *th_mmqd(void)
+{
+	const char *mmqd = getenv("MMQD");
+	return mmqd != NULL ? mmqd : "build/mmqd";
+}
+
+char *th_repo_path(const char *path)
+{
+	const char *mmqd = getenv("MMQD");
+	char buf[4096], *slash;
+
+	if (access(path, R_OK) == 0 || mmqd == NULL)
+		return strdup(path);
+	snprintf(buf, sizeof(buf), "%s", mmqd);
+	for (int up = 0; up < 2; up++) {
+		slash = strrchr(buf, '/');
+		if (slash == NULL)
+			return strdup(path);
+		*slash = '\0';
+	}
+	return tu_path(buf, path);
+}
+
+int th_run(const char *const *argv, const char *out)
+{
+	int status = -1;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd = open(out != NULL ? out : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd < 0)
+			_exit(126);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int th_run_mmqd(const char *const *args, const char *out)
+{
+	const char *argv[32];
+	int argc = 0;
+
+	argv[argc++] = th_mmqd();
+	for (int i = 0; args[i] != NULL && argc < 31; i++)
+		argv[argc++] = args[i];
+	argv[argc] = NULL;
+	return th_run(argv, out);
 }
 
 pid_t th_spawn(const char *const *argv, const char *in, const char *out)

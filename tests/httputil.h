@@ -94,6 +94,29 @@ bool th_log_contains(const struct th_server *s, const char *text);
 /* th_raw connects to the server with a plain socket and returns the fd, or -1. */
 int th_raw(const struct th_server *s);
 
+/* th_mmqd returns the mmqd under test: $MMQD, else build/mmqd. Borrowed; do not free. */
+const char *th_mmqd(void);
+
+/*
+ * th_run runs argv (argv[0] found in $PATH) to its end, its stdout and stderr
+ * appended to file out (NULL: dropped). Returns its exit status, or -1 when it
+ * could not run or died of a signal.
+ */
+int th_run(const char *const *argv, const char *out);
+
+/*
+ * th_run_mmqd is th_run for mmqd itself (th_mmqd(), not under $MMQD_WRAPPER)
+ * with args (NULL-terminated, at most 30) after the program name.
+ */
+int th_run_mmqd(const char *const *args, const char *out);
+
+/*
+ * th_repo_path returns path inside the repository: path itself when it is readable from the
+ * current directory, else path under the parent of $MMQD's directory ($MMQD is
+ * <repo>/<build dir>/mmqd). Caller owns the result; free with free().
+ */
+char *th_repo_path(const char *path);
+
 /* Helper programs of the suites (promtool, prometheus). */
 
 /* th_find_tool returns the path of program name in $PATH, or NULL. Caller owns the result; free with free(). */

@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "httputil.h"
+#include "httptest.h"
 #include "testutil.h"
 
 /*
@@ -25,38 +25,19 @@
 #define PAYLOAD_PAD 16000 /* bytes of padding per message: about 16 KiB each */
 #define MAX_MSGS 1000	  /* what one peek can show */
 
-static struct th_server srv;
 static char *image;   /* the ext4 image, NULL when on tmpfs */
 static bool mounted;
 static char *payloads[MAX_MSGS + 1]; /* payloads[k]: the k-th acknowledged message */
 static uint64_t ids[MAX_MSGS + 1];
 static size_t acked;
 
-/* run runs argv quietly and returns its exit status (-1 when it could not run). */
-static int run(const char *const *argv)
-{
-	int status;
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-		dup2(null, 1);
-		dup2(null, 2);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* mount_ext4 makes an ext4 image of mib MiB and mounts it on srv.data; false when it cannot. */
+/* mount_ext4 makes an ext4 image of mib MiB and mounts it on ht_srv.data; false when it cannot. */
 static bool mount_ext4(unsigned mib)
 {
 	char size[32];
 	int fd;
 
-	image = tu_path(srv.dir, "disk.img");
+	image = tu_path(ht_srv.dir, "disk.img");
 	fd = open(image, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0 || ftruncate(fd, (off_t)mib << 20) != 0) {
 		if (fd >= 0)
@@ -66,26 +47,26 @@ static bool mount_ext4(unsigned mib)
 	close(fd);
 	snprintf(size, sizeof(size), "%u", mib);
 	/* -m 0: no blocks reserved for root, so statvfs's f_bavail is the whole truth. */
-	if (run((const char *const[]){ "mkfs.ext4", "-q", "-F", "-m", "0", image, NULL }) != 0)
+	if (th_run((const char *const[]){ "mkfs.ext4", "-q", "-F", "-m", "0", image, NULL }, NULL) != 0)
 		return false;
-	return run((const char *const[]){ "mount", "-o", "loop", image, srv.data, NULL }) == 0;
+	return th_run((const char *const[]){ "mount", "-o", "loop", image, ht_srv.data, NULL }, NULL) == 0;
 }
 
-/* mount_small mounts mib MiB of ext4 (or tmpfs) on srv.data, or skips the test. */
+/* mount_small mounts mib MiB of ext4 (or tmpfs) on ht_srv.data, or skips the test. */
 static void mount_small(unsigned mib, bool tmpfs)
 {
 	char opt[32];
 
 	if (geteuid() != 0)
 		cr_skip_test("needs root to mount a small file system (run the suite as root)");
-	cr_assert_eq(mkdir(srv.data, 0755), 0);
+	cr_assert_eq(mkdir(ht_srv.data, 0755), 0);
 	mounted = !tmpfs && mount_ext4(mib);
 	if (!mounted) {
 		free(image);
 		image = NULL;
 		snprintf(opt, sizeof(opt), "size=%um", mib);
-		mounted = run((const char *const[]){ "mount", "-t", "tmpfs", "-o", opt, "tmpfs",
-						     srv.data, NULL }) == 0;
+		mounted = th_run((const char *const[]){ "mount", "-t", "tmpfs", "-o", opt, "tmpfs",
+						     ht_srv.data, NULL }, NULL) == 0;
 	}
 	if (!mounted)
 		cr_skip_test("cannot mount a loop ext4 image nor a tmpfs here");
@@ -98,7 +79,7 @@ static uint64_t free_bytes(void)
 {
 	struct statvfs sv;
 
-	cr_assert_eq(statvfs(srv.data, &sv), 0);
+	cr_assert_eq(statvfs(ht_srv.data, &sv), 0);
 	return (uint64_t)sv.f_bavail * sv.f_frsize;
 }
 
@@ -108,7 +89,7 @@ static uint64_t free_bytes(void)
  */
 static void fill(const char *name, uint64_t leave)
 {
-	char *path = tu_path(srv.data, name);
+	char *path = tu_path(ht_srv.data, name);
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
 	off_t end;
 
@@ -127,14 +108,14 @@ static void fill(const char *name, uint64_t leave)
 /* unfill removes the filler file name. */
 static void unfill(const char *name)
 {
-	char *path = tu_path(srv.data, name);
+	char *path = tu_path(ht_srv.data, name);
 	cr_assert_eq(unlink(path), 0);
 	free(path);
 }
 
 static void setup(void)
 {
-	th_setup(&srv);
+	ht_setup();
 	image = NULL;
 	mounted = false;
 	acked = 0;
@@ -143,15 +124,15 @@ static void setup(void)
 /* teardown stops the server, unmounts, judges the server's exit as th_teardown does, cleans up. */
 static void teardown(void)
 {
-	int status = srv.pid > 0 ? th_stop(&srv, SIGTERM) : 0;
+	int status = ht_srv.pid > 0 ? th_stop(&ht_srv, SIGTERM) : 0;
 
-	if (mounted && run((const char *const[]){ "umount", srv.data, NULL }) != 0)
-		run((const char *const[]){ "umount", "-l", srv.data, NULL });
+	if (mounted && th_run((const char *const[]){ "umount", ht_srv.data, NULL }, NULL) != 0)
+		th_run((const char *const[]){ "umount", "-l", ht_srv.data, NULL }, NULL);
 	if (status == TH_TOOL_ERROR || status >= 128) {
 		fprintf(stderr, "test_http_diskfull: mmqd exited with status %d on SIGTERM\n", status);
 		abort(); /* a SIGBUS or a sanitizer finding: fail the binary, as th_teardown does */
 	}
-	th_teardown(&srv);
+	ht_stop();
 	if (image != NULL)
 		unlink(image);
 	free(image);
@@ -184,7 +165,7 @@ static long enqueue(const char *q)
 	long status;
 
 	snprintf(path, sizeof(path), "/v1/queues/%s/messages", q);
-	status = th_call(&srv, "POST", path, p, &r);
+	status = th_call(&ht_srv, "POST", path, p, &r);
 	if (status == 201) {
 		cr_assert_lt(acked, MAX_MSGS, "the file system holds more than one peek can show");
 		cr_assert_eq(sscanf(r.body, "{\"id\":%lu}", &ids[acked]), 1, "%s", r.body);
@@ -206,7 +187,7 @@ static long post_small(const char *q)
 	long status;
 
 	snprintf(path, sizeof(path), "/v1/queues/%s/messages", q);
-	status = th_call(&srv, "POST", path, "{\"small\":true}", &r);
+	status = th_call(&ht_srv, "POST", path, "{\"small\":true}", &r);
 	th_resp_free(&r);
 	return status;
 }
@@ -224,7 +205,7 @@ static size_t enqueue_until_refused(const char *q)
 static void healthy(void)
 {
 	struct th_resp r;
-	cr_assert_eq(th_call(&srv, "GET", "/healthz", NULL, &r), 200, "the server still answers");
+	cr_assert_eq(th_call(&ht_srv, "GET", "/healthz", NULL, &r), 200, "the server still answers");
 	th_resp_free(&r);
 }
 
@@ -253,7 +234,7 @@ static void expect_all_peekable(const char *q)
 	struct th_resp r;
 
 	snprintf(path, sizeof(path), "/v1/queues/%s/messages?limit=%d", q, MAX_MSGS);
-	cr_assert_eq(th_call(&srv, "GET", path, NULL, &r), 200, "%s", r.body);
+	cr_assert_eq(th_call(&ht_srv, "GET", path, NULL, &r), 200, "%s", r.body);
 	expect_exact(r.body);
 	th_resp_free(&r);
 }
@@ -265,10 +246,10 @@ static void expect_all_poppable(const char *q)
 	struct th_resp r;
 
 	snprintf(path, sizeof(path), "/v1/queues/%s/messages/pop?limit=%d", q, MAX_MSGS);
-	cr_assert_eq(th_call(&srv, "POST", path, NULL, &r), 200, "%s", r.body);
+	cr_assert_eq(th_call(&ht_srv, "POST", path, NULL, &r), 200, "%s", r.body);
 	expect_exact(r.body);
 	th_resp_free(&r);
-	cr_assert_eq(th_call(&srv, "POST", path, NULL, &r), 200);
+	cr_assert_eq(th_call(&ht_srv, "POST", path, NULL, &r), 200);
 	cr_assert_str_eq(r.body, "{\"messages\":[]}");
 	th_resp_free(&r);
 }
@@ -281,7 +262,7 @@ static void expect_big_batch_refused(const char *q)
 
 	sprintf(batch, "[%s,%s]", one, one);
 	snprintf(path, sizeof(path), "/v1/queues/%s/messages/batch", q);
-	cr_assert_eq(th_call(&srv, "POST", path, batch, &r), 507, "batch answered %ld %s", r.status,
+	cr_assert_eq(th_call(&ht_srv, "POST", path, batch, &r), 507, "batch answered %ld %s", r.status,
 		     r.body);
 	th_resp_free(&r);
 	free(batch);
@@ -300,7 +281,7 @@ static void pop_one_on_full_disk(const char *q)
 	size_t need = PAYLOAD_PAD + 128;
 
 	snprintf(path, sizeof(path), "/v1/queues/%s/messages/pop?limit=1", q);
-	th_call(&srv, "POST", path, NULL, &r);
+	th_call(&ht_srv, "POST", path, NULL, &r);
 	cr_log_info("a pop on the full disk answered %ld", r.status);
 	if (r.status == 507) {
 		cr_assert_not_null(strstr(r.body, "\"code\":\"disk_full\""), "%s", r.body);
@@ -332,7 +313,7 @@ static void full_disk_flow(bool tmpfs)
 	mount_small(16, tmpfs);
 	/* 4 MiB free: room for the first segments (1 and 2 MiB), not for the third (4 MiB). */
 	fill("filler1", 4u << 20);
-	cr_assert(th_start(&srv, NULL), "mmqd did not start");
+	cr_assert(th_start(&ht_srv, NULL), "mmqd did not start");
 	cr_assert_gt(enqueue_until_refused("q"), 0);
 	cr_log_info("%zu messages acknowledged, then 507 with %lu bytes free", acked,
 		    (unsigned long)free_bytes());
@@ -344,7 +325,7 @@ static void full_disk_flow(bool tmpfs)
 		     (unsigned long)free_bytes());
 	cr_assert_eq(enqueue("q"), 507);
 	cr_assert_eq(post_small("fresh"), 507, "creating a queue on a full disk");
-	cr_assert_eq(th_call(&srv, "PUT", "/v1/queues/other", NULL, &r), 507, "PUT answered %ld %s",
+	cr_assert_eq(th_call(&ht_srv, "PUT", "/v1/queues/other", NULL, &r), 507, "PUT answered %ld %s",
 		     r.status, r.body);
 	th_resp_free(&r);
 	expect_big_batch_refused("q");
@@ -353,8 +334,8 @@ static void full_disk_flow(bool tmpfs)
 	pop_one_on_full_disk("q");
 	expect_all_peekable("q");
 
-	cr_assert_eq(th_stop(&srv, SIGTERM), 0, "mmqd did not stop cleanly on a full disk");
-	cr_assert(th_start(&srv, NULL), "mmqd does not start again on a full disk");
+	cr_assert_eq(th_stop(&ht_srv, SIGTERM), 0, "mmqd did not stop cleanly on a full disk");
+	cr_assert(th_start(&ht_srv, NULL), "mmqd does not start again on a full disk");
 	healthy();
 	expect_all_peekable("q");
 
@@ -386,7 +367,7 @@ Test(http_diskfull, min_free_bytes_refuses_writes_before_the_disk_is_full)
 	mount_small(32, false);
 	/* 12 MiB free: segments of 1 and 2 MiB fit above the reserve, one of 4 MiB does not. */
 	fill("filler", 12u << 20);
-	cr_assert(th_start(&srv, args), "mmqd did not start");
+	cr_assert(th_start(&ht_srv, args), "mmqd did not start");
 	cr_assert_gt(enqueue_until_refused("q"), 0);
 	cr_log_info("%zu messages acknowledged, then 507 with %lu bytes free", acked,
 		    (unsigned long)free_bytes());
@@ -396,7 +377,7 @@ Test(http_diskfull, min_free_bytes_refuses_writes_before_the_disk_is_full)
 	expect_all_peekable("q");
 
 	/* Deleting the queue gives its segments back: writes resume, still above the reserve. */
-	cr_assert_eq(th_call(&srv, "DELETE", "/v1/queues/q", NULL, &r), 204);
+	cr_assert_eq(th_call(&ht_srv, "DELETE", "/v1/queues/q", NULL, &r), 204);
 	th_resp_free(&r);
 	for (size_t i = 0; i < acked; i++)
 		free(payloads[i]);

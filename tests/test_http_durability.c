@@ -9,22 +9,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "httputil.h"
+#include "httptest.h"
 #include "testutil.h"
 
-static struct th_server srv;
-
-static void setup(void)
-{
-	th_setup(&srv);
-}
-
-static void teardown(void)
-{
-	th_teardown(&srv);
-}
-
-TestSuite(http_durability, .init = setup, .fini = teardown, .timeout = 90);
+TestSuite(http_durability, .init = ht_setup, .fini = ht_stop, .timeout = 90);
 
 /* peek_all returns the parsed messages array of up to 1000 visible messages of q (caller frees root). */
 static cJSON *peek_all(const char *q, cJSON **root)
@@ -33,7 +21,7 @@ static cJSON *peek_all(const char *q, cJSON **root)
 	struct th_resp r;
 
 	snprintf(path, sizeof(path), "/v1/queues/%s/messages?limit=1000", q);
-	cr_assert_eq(th_call(&srv, "GET", path, NULL, &r), 200);
+	cr_assert_eq(th_call(&ht_srv, "GET", path, NULL, &r), 200);
 	*root = cJSON_Parse(r.body);
 	th_resp_free(&r);
 	cr_assert_not_null(*root);
@@ -47,19 +35,19 @@ static void restart_persistence(const char *sync)
 	cJSON *root, *m;
 	double last_id;
 
-	cr_assert(th_start(&srv, args));
-	cr_assert_eq(th_call(&srv, "POST", "/v1/queues/keep/messages/batch", "[\"a\",\"b\",\"c\"]", &r),
+	cr_assert(th_start(&ht_srv, args));
+	cr_assert_eq(th_call(&ht_srv, "POST", "/v1/queues/keep/messages/batch", "[\"a\",\"b\",\"c\"]", &r),
 		     201);
 	th_resp_free(&r);
-	cr_assert_eq(th_call(&srv, "PUT", "/v1/queues/keep", "{\"lease_seconds\":7}", &r), 200);
+	cr_assert_eq(th_call(&ht_srv, "PUT", "/v1/queues/keep", "{\"lease_seconds\":7}", &r), 200);
 	th_resp_free(&r);
-	cr_assert_eq(th_call(&srv, "POST", "/v1/queues/keep/messages/pop", NULL, &r), 200);
+	cr_assert_eq(th_call(&ht_srv, "POST", "/v1/queues/keep/messages/pop", NULL, &r), 200);
 	cr_assert(strstr(r.body, "\"payload\":\"a\"") != NULL);
 	th_resp_free(&r);
-	cr_assert_eq(th_stop(&srv, SIGTERM), 0);
+	cr_assert_eq(th_stop(&ht_srv, SIGTERM), 0);
 
-	cr_assert(th_start(&srv, args));
-	cr_assert(th_log_contains(&srv, "recovered 1 queues"), "recovery is logged");
+	cr_assert(th_start(&ht_srv, args));
+	cr_assert(th_log_contains(&ht_srv, "recovered 1 queues"), "recovery is logged");
 	m = peek_all("keep", &root);
 	cr_assert_eq(cJSON_GetArraySize(m), 2);
 	cr_assert_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 0), "id")->valuedouble, 2);
@@ -68,15 +56,15 @@ static void restart_persistence(const char *sync)
 	cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 1), "payload")->valuestring, "c");
 	last_id = 3;
 	cJSON_Delete(root);
-	cr_assert_eq(th_call(&srv, "GET", "/v1/queues/keep", NULL, &r), 200);
+	cr_assert_eq(th_call(&ht_srv, "GET", "/v1/queues/keep", NULL, &r), 200);
 	cr_assert(strstr(r.body, "\"lease_seconds\":7") != NULL, "settings persist: %s", r.body);
 	th_resp_free(&r);
-	cr_assert_eq(th_call(&srv, "POST", "/v1/queues/keep/messages", "\"d\"", &r), 201);
+	cr_assert_eq(th_call(&ht_srv, "POST", "/v1/queues/keep/messages", "\"d\"", &r), 201);
 	root = cJSON_Parse(r.body);
 	cr_assert_gt(cJSON_GetObjectItem(root, "id")->valuedouble, last_id, "ids continue");
 	cJSON_Delete(root);
 	th_resp_free(&r);
-	cr_assert_eq(th_stop(&srv, SIGTERM), 0);
+	cr_assert_eq(th_stop(&ht_srv, SIGTERM), 0);
 }
 
 Test(http_durability, messages_survive_a_clean_restart_sync_always)
@@ -111,7 +99,7 @@ static void *client_main(void *arg)
 		struct th_resp r;
 		long status;
 		snprintf(body, sizeof(body), "{\"c\":%d,\"n\":%d}", c->index, n);
-		status = th_call(&srv, "POST", path, body, &r);
+		status = th_call(&ht_srv, "POST", path, body, &r);
 		th_resp_free(&r);
 		if (status != 201)
 			break;
@@ -132,7 +120,7 @@ static void check_crash_survivors(struct client *clients, int count)
 	for (;;) {
 		struct th_resp r;
 		int got;
-		cr_assert_eq(th_call(&srv, "POST", "/v1/queues/crash/messages/pop?limit=1000", NULL, &r),
+		cr_assert_eq(th_call(&ht_srv, "POST", "/v1/queues/crash/messages/pop?limit=1000", NULL, &r),
 			     200);
 		root = cJSON_Parse(r.body);
 		th_resp_free(&r);
@@ -163,53 +151,42 @@ Test(http_durability, kill_9_during_concurrent_enqueues_loses_nothing_acknowledg
 	struct client clients[CLIENTS];
 	int total = 0;
 
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	for (int i = 0; i < CLIENTS; i++) {
 		clients[i].index = i;
 		clients[i].acked = 0;
 		cr_assert_eq(pthread_create(&clients[i].thread, NULL, client_main, &clients[i]), 0);
 	}
 	tu_sleep_ms(700);
-	cr_assert_eq(th_stop(&srv, SIGKILL), 128 + SIGKILL);
+	cr_assert_eq(th_stop(&ht_srv, SIGKILL), 128 + SIGKILL);
 	for (int i = 0; i < CLIENTS; i++) {
 		pthread_join(clients[i].thread, NULL);
 		total += clients[i].acked;
 	}
 	cr_assert_gt(total, 0, "some enqueues were acknowledged before the kill");
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	check_crash_survivors(clients, CLIENTS);
 }
 
 Test(http_durability, a_second_server_on_the_same_data_exits_at_once)
 {
 	struct th_server other;
-	const char *mmqd = getenv("MMQD");
-	char *log;
-	pid_t pid;
-	int status = 0;
+	int status;
 	uint64_t t0;
 
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	th_setup(&other);
-	log = other.log;
 	t0 = tu_now_ms();
-	pid = fork();
-	if (pid == 0) {
-		FILE *f = freopen(log, "w", stderr);
-		(void)f;
-		execl(mmqd ? mmqd : "build/mmqd", "mmqd", "--listen", "127.0.0.1:0", "--data-dir",
-		      srv.data, (char *)NULL);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	status = th_run_mmqd((const char *const[]){ "--listen", "127.0.0.1:0", "--data-dir", ht_srv.data,
+						    NULL },
+			     other.log);
 	cr_assert_lt(tu_now_ms() - t0, 3000, "it exits at once");
-	cr_assert(WIFEXITED(status));
-	cr_assert_neq(WEXITSTATUS(status), 0);
+	cr_assert_gt(status, 0, "it exits with an error, not a signal");
 	cr_assert(th_log_contains(&other, "is in use by another mmqd"));
 	th_teardown(&other);
 	{
 		struct th_resp r;
-		cr_assert_eq(th_call(&srv, "GET", "/healthz", NULL, &r), 200, "the first one still serves");
+		cr_assert_eq(th_call(&ht_srv, "GET", "/healthz", NULL, &r), 200, "the first one still serves");
 		th_resp_free(&r);
 	}
 }

@@ -8,9 +8,9 @@
 #include "httptest.h"
 #include "httputil.h"
 
-TestSuite(http_routes, .init = ht_start, .fini = ht_stop, .timeout = 60);
+TestSuite(http_errors, .init = ht_start, .fini = ht_stop, .timeout = 60);
 
-Test(http_routes, unknown_paths_answer_404_not_found)
+Test(http_errors, unknown_paths_answer_404_not_found)
 {
 	ht_expect("GET", "/", NULL, 404, HT_E_NOT_FOUND);
 	ht_expect("GET", "/v2/queues", NULL, 404, HT_E_NOT_FOUND);
@@ -35,7 +35,7 @@ static void expect_allow(const char *method, const char *path, const char *allow
 	th_resp_free(&r);
 }
 
-Test(http_routes, wrong_methods_answer_405_with_allow)
+Test(http_errors, wrong_methods_answer_405_with_allow)
 {
 	expect_allow("POST", "/healthz", "GET");
 	expect_allow("DELETE", "/metrics", "GET");
@@ -50,7 +50,7 @@ Test(http_routes, wrong_methods_answer_405_with_allow)
 	expect_allow("PUT", "/v1/queues/q/messages/7/extend", "POST");
 }
 
-Test(http_routes, missing_queues_answer_404_or_empty)
+Test(http_errors, missing_queues_answer_404_or_empty)
 {
 	ht_expect("GET", "/v1/queues/nope", NULL, 404, HT_E_QNF);
 	ht_expect("DELETE", "/v1/queues/nope", NULL, 404, HT_E_QNF);
@@ -64,7 +64,7 @@ Test(http_routes, missing_queues_answer_404_or_empty)
 	ht_expect("GET", "/v1/queues", NULL, 200, "{\"queues\":[]}");
 }
 
-Test(http_routes, bad_queue_names_answer_400_and_create_nothing)
+Test(http_errors, bad_queue_names_answer_400_and_create_nothing)
 {
 	char long_name[80], path[128];
 
@@ -96,7 +96,7 @@ Test(http_routes, bad_queue_names_answer_400_and_create_nothing)
 	}
 }
 
-Test(http_routes, invalid_json_is_refused_and_nothing_stored)
+Test(http_errors, invalid_json_is_refused_and_nothing_stored)
 {
 	static const char *const bad[] = {
 		"", "   ", "{", "{\"a\":1", "01", "1.", ".5", "+1", "[1,]", "{\"a\":1,}", "1 2",
@@ -115,7 +115,7 @@ Test(http_routes, invalid_json_is_refused_and_nothing_stored)
 	ht_expect("GET", "/v1/queues/j", NULL, 404, HT_E_QNF);
 }
 
-Test(http_routes, bad_batches_answer_400_and_store_nothing)
+Test(http_errors, bad_batches_answer_400_and_store_nothing)
 {
 	char *big = malloc(1001 * 2 + 2);
 	size_t n = 0;
@@ -142,7 +142,7 @@ Test(http_routes, bad_batches_answer_400_and_store_nothing)
 	ht_expect("GET", "/v1/queues/bb", NULL, 404, HT_E_QNF);
 }
 
-Test(http_routes, batch_with_an_item_over_the_limit_is_413)
+Test(http_errors, batch_with_an_item_over_the_limit_is_413)
 {
 	ht_expect("PUT", "/v1/queues/lim", "{\"max_message_bytes\": 8}", 201, NULL);
 	ht_expect("POST", "/v1/queues/lim/messages/batch", "[1, \"123456789\"]", 413, HT_E_TOO_LARGE);
@@ -151,7 +151,7 @@ Test(http_routes, batch_with_an_item_over_the_limit_is_413)
 	ht_expect("GET", "/v1/queues/lim/messages?limit=10", NULL, 200, NULL);
 }
 
-Test(http_routes, max_bytes_full_answers_507)
+Test(http_errors, max_bytes_full_answers_507)
 {
 	ht_expect("PUT", "/v1/queues/full", "{\"max_bytes\": 11}", 201, NULL);
 	ht_expect("POST", "/v1/queues/full/messages", "\"12345678\"", 201, "{\"id\":1}");
@@ -160,7 +160,7 @@ Test(http_routes, max_bytes_full_answers_507)
 	ht_expect("POST", "/v1/queues/full/messages", "1", 201, "{\"id\":2}");
 }
 
-Test(http_routes, out_of_range_parameters_answer_400)
+Test(http_errors, out_of_range_parameters_answer_400)
 {
 	static const char *const paths[] = {
 		"/v1/queues/p/messages?limit=0",      "/v1/queues/p/messages?limit=1001",
@@ -187,7 +187,7 @@ Test(http_routes, out_of_range_parameters_answer_400)
 	ht_expect("GET", "/v1/queues/p", NULL, 404, HT_E_QNF);
 }
 
-Test(http_routes, bad_settings_answer_400)
+Test(http_errors, bad_settings_answer_400)
 {
 	static const char *const bodies[] = {
 		"{\"lease_seconds\":0}",      "{\"lease_seconds\":43201}", "{\"lease_seconds\":1.5}",
@@ -204,7 +204,7 @@ Test(http_routes, bad_settings_answer_400)
 	ht_expect("PUT", "/v1/queues/cfg", "{}", 201, NULL);
 }
 
-Test(http_routes, bodies_of_routes_that_take_none_are_capped)
+Test(http_errors, bodies_of_routes_that_take_none_are_capped)
 {
 	size_t n = 70000;
 	char *body = malloc(n + 1);

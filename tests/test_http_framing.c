@@ -13,20 +13,7 @@
 #include "httputil.h"
 #include "testutil.h"
 
-static struct th_server srv;
-
-static void setup(void)
-{
-	th_setup(&srv);
-}
-
-static void teardown(void)
-{
-	th_teardown(&srv);
-}
-
-TestSuite(http_framing, .init = setup, .fini = teardown, .timeout = 90);
-
+TestSuite(http_framing, .init = ht_setup, .fini = ht_stop, .timeout = 90);
 
 /* closed_unanswered says whether the server closes fd within ms without sending a byte. */
 static bool closed_unanswered(int fd, unsigned ms)
@@ -43,7 +30,7 @@ static bool closed_unanswered(int fd, unsigned ms)
 /* raw_exchange sends req on a new connection and returns what comes back within ms (caller frees). */
 static char *raw_exchange(const char *req, size_t len, unsigned ms)
 {
-	int fd = th_raw(&srv);
+	int fd = th_raw(&ht_srv);
 	char *buf = calloc(1, 65536);
 	size_t got = 0;
 	uint64_t until = tu_now_ms() + ms;
@@ -80,7 +67,7 @@ static void expect_raw(const char *path, const char *cl, const char *status, con
 
 Test(http_framing, bad_content_length_headers_are_refused_and_the_connection_closed)
 {
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	/* Not a decimal number: libmicrohttpd answers 400 itself, before mmqd sees the request. */
 	expect_raw("/v1/queues/h/messages", "Content-Length: -5\r\n", "HTTP/1.1 400 ", "<html>");
 	expect_raw("/v1/queues/h/messages", "Content-Length: 1e3\r\n", "HTTP/1.1 400 ", "<html>");
@@ -101,8 +88,8 @@ Test(http_framing, bad_content_length_headers_are_refused_and_the_connection_clo
 		   "HTTP/1.1 400 ", HT_E_PARAM);
 	expect_raw("/v1/queues/h/messages", "Content-Length: 5\r\ncontent-length: 5\r\n",
 		   "HTTP/1.1 400 ", HT_E_PARAM);
-	ht_expect_on(&srv, "GET", "/v1/queues/h", NULL, 404, NULL);
-	ht_expect_on(&srv, "GET", "/healthz", NULL, 200, NULL);
+	ht_expect_on(&ht_srv, "GET", "/v1/queues/h", NULL, 404, NULL);
+	ht_expect_on(&ht_srv, "GET", "/healthz", NULL, 200, NULL);
 }
 
 /* raw_status sends req on a new connection and returns the status line's code, or 0 with no answer. */
@@ -124,7 +111,7 @@ Test(http_framing, malformed_http_gets_the_documented_answers)
 	char *req = malloc(big + 200), *reply;
 	int n;
 
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	/* HTTP versions libmicrohttpd does not speak: 505, from libmicrohttpd. */
 	cr_assert_eq(raw_status("GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n", 35, NULL), 505);
 	/* A request line or headers beyond the connection's memory: 414 and 431, from libmicrohttpd. */
@@ -163,15 +150,15 @@ Test(http_framing, malformed_http_gets_the_documented_answers)
 	n = snprintf(req, 200, "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
 	cr_assert_eq(raw_status(req, (size_t)n, NULL), 405);
 	/* Each path segment is decoded on its own: an escaped slash is part of the name. */
-	ht_expect_on(&srv, "GET", "/v1/queues/a%2Fb", NULL, 400, HT_E_NAME);
-	ht_expect_on(&srv, "GET", "/v1/queues/%zz", NULL, 400, NULL);
-	ht_expect_on(&srv, "GET", "/v1/queues/%71", NULL, 404,
+	ht_expect_on(&ht_srv, "GET", "/v1/queues/a%2Fb", NULL, 400, HT_E_NAME);
+	ht_expect_on(&ht_srv, "GET", "/v1/queues/%zz", NULL, 400, NULL);
+	ht_expect_on(&ht_srv, "GET", "/v1/queues/%71", NULL, 404,
 	       "{\"error\":{\"code\":\"queue_not_found\",\"message\":\"No such queue.\"}}");
 	/* Of a parameter given twice the first counts; unknown parameters are ignored. */
-	ht_expect_on(&srv, "GET", "/v1/queues/c/messages?limit=1&limit=2000", NULL, 200, NULL);
-	ht_expect_on(&srv, "GET", "/v1/queues/c/messages?limit=2000&limit=1", NULL, 400, HT_E_PARAM);
-	ht_expect_on(&srv, "GET", "/v1/queues/c/messages?limit=%31%30&bogus=x", NULL, 200, NULL);
-	ht_expect_on(&srv, "GET", "/healthz", NULL, 200, NULL);
+	ht_expect_on(&ht_srv, "GET", "/v1/queues/c/messages?limit=1&limit=2000", NULL, 200, NULL);
+	ht_expect_on(&ht_srv, "GET", "/v1/queues/c/messages?limit=2000&limit=1", NULL, 400, HT_E_PARAM);
+	ht_expect_on(&ht_srv, "GET", "/v1/queues/c/messages?limit=%31%30&bogus=x", NULL, 200, NULL);
+	ht_expect_on(&ht_srv, "GET", "/healthz", NULL, 200, NULL);
 	free(req);
 }
 
@@ -180,7 +167,7 @@ static int start_slow_upload(void)
 {
 	static const char head[] = "POST /v1/queues/slow/messages HTTP/1.1\r\nHost: x\r\n"
 				   "Content-Length: 100\r\n\r\n{\"a\":";
-	int fd = th_raw(&srv);
+	int fd = th_raw(&ht_srv);
 
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(send(fd, head, sizeof(head) - 1, MSG_NOSIGNAL), (ssize_t)(sizeof(head) - 1));
@@ -193,12 +180,12 @@ Test(http_framing, requests_during_shutdown_answer_503_shutting_down)
 	struct th_resp r;
 	char *conn;
 
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	slow = start_slow_upload();
 	tu_sleep_ms(th_wrapped() ? 2000 : 300);
-	kill(srv.pid, SIGTERM);
+	kill(ht_srv.pid, SIGTERM);
 	tu_sleep_ms(th_wrapped() ? 1000 : 300);
-	th_call(&srv, "GET", "/v1/queues", NULL, &r);
+	th_call(&ht_srv, "GET", "/v1/queues", NULL, &r);
 	cr_assert_eq(r.status, 503, "%ld %s", r.status, r.body);
 	cr_assert_str_eq(r.body, "{\"error\":{\"code\":\"shutting_down\",\"message\":\"The server is "
 				 "shutting down.\"}}");
@@ -207,7 +194,7 @@ Test(http_framing, requests_during_shutdown_answer_503_shutting_down)
 	cr_assert_str_eq(conn, "close");
 	free(conn);
 	th_resp_free(&r);
-	status = th_stop(&srv, SIGTERM);
+	status = th_stop(&ht_srv, SIGTERM);
 	cr_assert_eq(status, 0, "mmqd exits 0 once the unfinished request's 3 s are up");
 	close(slow);
 }
@@ -219,11 +206,11 @@ Test(http_framing, an_unknown_transfer_encoding_is_never_answered_and_times_out)
 	const char *const args[] = { "--connection-timeout", "1", NULL };
 	int fd;
 
-	cr_assert(th_start(&srv, args));
-	fd = th_raw(&srv);
+	cr_assert(th_start(&ht_srv, args));
+	fd = th_raw(&ht_srv);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL), (ssize_t)(sizeof(req) - 1));
 	cr_assert(closed_unanswered(fd, 10000), "closed without an answer after the timeout");
 	close(fd);
-	ht_expect_on(&srv, "GET", "/v1/queues/te", NULL, 404, NULL);
+	ht_expect_on(&ht_srv, "GET", "/v1/queues/te", NULL, 404, NULL);
 }

@@ -6,23 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "httputil.h"
+#include "httptest.h"
 #include "testutil.h"
 
-static struct th_server srv;
-
-static void setup(void)
-{
-	th_setup(&srv);
-	cr_assert(th_start(&srv, NULL));
-}
-
-static void teardown(void)
-{
-	th_teardown(&srv);
-}
-
-TestSuite(http_keepalive, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(http_keepalive, .init = ht_start, .fini = ht_stop, .timeout = 60);
 
 /* body_end returns where the response in buf (len bytes) ends, or 0 while it is incomplete. */
 static size_t body_end(const char *buf, size_t len)
@@ -82,7 +69,7 @@ static void put_limit(unsigned limit, long want)
 	struct th_resp r;
 
 	snprintf(body, sizeof(body), "{\"max_message_bytes\":%u}", limit);
-	cr_assert_eq(th_call(&srv, "PUT", "/v1/queues/ka", body, &r), want, "%s", r.body);
+	cr_assert_eq(th_call(&ht_srv, "PUT", "/v1/queues/ka", body, &r), want, "%s", r.body);
 	th_resp_free(&r);
 }
 
@@ -93,7 +80,7 @@ static void put_limit(unsigned limit, long want)
  */
 Test(http_keepalive, a_settings_change_applies_to_the_next_request_of_an_open_connection)
 {
-	int fd = th_raw(&srv);
+	int fd = th_raw(&ht_srv);
 	struct th_resp r;
 
 	cr_assert(fd >= 0);
@@ -106,11 +93,11 @@ Test(http_keepalive, a_settings_change_applies_to_the_next_request_of_an_open_co
 	cr_assert_eq(post(fd, 17), 413);
 	close(fd);
 
-	fd = th_raw(&srv);
+	fd = th_raw(&ht_srv);
 	cr_assert(fd >= 0);
 	cr_assert_eq(post(fd, 16), 201);
 	/* A queue made again after its deletion has the default limit (1 MiB). */
-	cr_assert_eq(th_call(&srv, "DELETE", "/v1/queues/ka", NULL, &r), 204);
+	cr_assert_eq(th_call(&ht_srv, "DELETE", "/v1/queues/ka", NULL, &r), 204);
 	th_resp_free(&r);
 	cr_assert_eq(post(fd, 200), 201);
 	close(fd);

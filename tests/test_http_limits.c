@@ -17,19 +17,7 @@
 #include "httputil.h"
 #include "testutil.h"
 
-static struct th_server srv;
-
-static void setup(void)
-{
-	th_setup(&srv);
-}
-
-static void teardown(void)
-{
-	th_teardown(&srv);
-}
-
-TestSuite(http_limits, .init = setup, .fini = teardown, .timeout = 90);
+TestSuite(http_limits, .init = ht_setup, .fini = ht_stop, .timeout = 90);
 
 #define E_TOO_MANY_QUEUES \
 	"{\"error\":{\"code\":\"too_many_queues\",\"message\":\"The server already holds as many queues as it may.\"}}"
@@ -43,7 +31,7 @@ static int queue_count(void)
 	cJSON *j;
 	int n;
 
-	cr_assert_eq(th_call(&srv, "GET", "/v1/queues", NULL, &r), 200);
+	cr_assert_eq(th_call(&ht_srv, "GET", "/v1/queues", NULL, &r), 200);
 	j = cJSON_Parse(r.body);
 	n = cJSON_GetArraySize(cJSON_GetObjectItem(j, "queues"));
 	cJSON_Delete(j);
@@ -55,24 +43,24 @@ Test(http_limits, creating_more_queues_than_the_cap_answers_507_too_many_queues)
 {
 	const char *const args[] = { "--max-queues", "3", NULL };
 
-	cr_assert(th_start(&srv, args));
-	ht_expect_on(&srv, "PUT", "/v1/queues/a", NULL, 201, NULL);
-	ht_expect_on(&srv, "POST", "/v1/queues/b/messages", "1", 201, NULL);
-	ht_expect_on(&srv, "POST", "/v1/queues/c/messages/batch", "[1,2]", 201, NULL);
-	ht_expect_on(&srv, "PUT", "/v1/queues/d", NULL, 507, E_TOO_MANY_QUEUES);
-	ht_expect_on(&srv, "POST", "/v1/queues/d/messages", "1", 507, E_TOO_MANY_QUEUES);
-	ht_expect_on(&srv, "POST", "/v1/queues/d/messages/batch", "[1]", 507, E_TOO_MANY_QUEUES);
+	cr_assert(th_start(&ht_srv, args));
+	ht_expect_on(&ht_srv, "PUT", "/v1/queues/a", NULL, 201, NULL);
+	ht_expect_on(&ht_srv, "POST", "/v1/queues/b/messages", "1", 201, NULL);
+	ht_expect_on(&ht_srv, "POST", "/v1/queues/c/messages/batch", "[1,2]", 201, NULL);
+	ht_expect_on(&ht_srv, "PUT", "/v1/queues/d", NULL, 507, E_TOO_MANY_QUEUES);
+	ht_expect_on(&ht_srv, "POST", "/v1/queues/d/messages", "1", 507, E_TOO_MANY_QUEUES);
+	ht_expect_on(&ht_srv, "POST", "/v1/queues/d/messages/batch", "[1]", 507, E_TOO_MANY_QUEUES);
 	cr_assert_eq(queue_count(), 3, "nothing was created");
 	/* Existing queues still take settings and messages. */
-	ht_expect_on(&srv, "PUT", "/v1/queues/a", "{\"lease_seconds\":9}", 200, NULL);
-	ht_expect_on(&srv, "POST", "/v1/queues/a/messages", "2", 201, NULL);
+	ht_expect_on(&ht_srv, "PUT", "/v1/queues/a", "{\"lease_seconds\":9}", 200, NULL);
+	ht_expect_on(&ht_srv, "POST", "/v1/queues/a/messages", "2", 201, NULL);
 	/* Deleting one makes room for another. */
-	ht_expect_on(&srv, "DELETE", "/v1/queues/b", NULL, 204, NULL);
-	ht_expect_on(&srv, "PUT", "/v1/queues/d", NULL, 201, NULL);
+	ht_expect_on(&ht_srv, "DELETE", "/v1/queues/b", NULL, 204, NULL);
+	ht_expect_on(&ht_srv, "PUT", "/v1/queues/d", NULL, 201, NULL);
 	cr_assert_eq(queue_count(), 3);
 	{
 		struct th_resp r;
-		th_call(&srv, "GET", "/metrics", NULL, &r);
+		th_call(&ht_srv, "GET", "/metrics", NULL, &r);
 		cr_assert(strstr(r.body, "route=\"/v1/queues/{q}\",status=\"507\"} 1") != NULL,
 			  "%s", r.body);
 		th_resp_free(&r);
@@ -84,18 +72,18 @@ Test(http_limits, the_queue_cap_comes_from_the_environment_and_0_means_none)
 	char path[64];
 
 	setenv("MMQ_MAX_QUEUES", "1", 1);
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	unsetenv("MMQ_MAX_QUEUES");
-	ht_expect_on(&srv, "PUT", "/v1/queues/one", NULL, 201, NULL);
-	ht_expect_on(&srv, "PUT", "/v1/queues/two", NULL, 507, E_TOO_MANY_QUEUES);
-	cr_assert_eq(th_stop(&srv, SIGTERM), 0);
+	ht_expect_on(&ht_srv, "PUT", "/v1/queues/one", NULL, 201, NULL);
+	ht_expect_on(&ht_srv, "PUT", "/v1/queues/two", NULL, 507, E_TOO_MANY_QUEUES);
+	cr_assert_eq(th_stop(&ht_srv, SIGTERM), 0);
 	{
 		const char *const args[] = { "--max-queues", "0", NULL };
-		cr_assert(th_start(&srv, args));
+		cr_assert(th_start(&ht_srv, args));
 	}
 	for (int i = 0; i < 20; i++) {
 		snprintf(path, sizeof(path), "/v1/queues/q%d", i);
-		ht_expect_on(&srv, "PUT", path, NULL, 201, NULL);
+		ht_expect_on(&ht_srv, "PUT", path, NULL, 201, NULL);
 	}
 	cr_assert_eq(queue_count(), 21);
 }
@@ -133,17 +121,17 @@ Test(http_limits, connections_over_the_per_address_cap_are_closed_unanswered)
 	int a, b, c, d;
 	struct th_resp r;
 
-	cr_assert(th_start(&srv, args));
-	a = th_raw(&srv);
-	b = th_raw(&srv);
+	cr_assert(th_start(&ht_srv, args));
+	a = th_raw(&ht_srv);
+	b = th_raw(&ht_srv);
 	cr_assert(a >= 0 && b >= 0);
 	tu_sleep_ms(settle);
 	/* The kernel completes the connection; mmqd then closes it without a word. */
-	c = th_raw(&srv);
+	c = th_raw(&ht_srv);
 	cr_assert_geq(c, 0);
 	cr_assert(closed_unanswered(c, 5000), "a third connection from 127.0.0.1 is closed");
 	close(c);
-	cr_assert_eq(th_call(&srv, "GET", "/healthz", NULL, &r), 0, "curl gets no answer either");
+	cr_assert_eq(th_call(&ht_srv, "GET", "/healthz", NULL, &r), 0, "curl gets no answer either");
 	th_resp_free(&r);
 	/* The two open connections are served as usual. */
 	cr_assert(healthz_on(a), "the first connection is served");
@@ -151,10 +139,10 @@ Test(http_limits, connections_over_the_per_address_cap_are_closed_unanswered)
 	/* Closing one makes room for a new one, and only one. */
 	close(b);
 	tu_sleep_ms(settle);
-	b = th_raw(&srv);
+	b = th_raw(&ht_srv);
 	cr_assert_geq(b, 0);
 	cr_assert(healthz_on(b), "a connection that replaces a closed one is served");
-	d = th_raw(&srv);
+	d = th_raw(&ht_srv);
 	cr_assert_geq(d, 0);
 	cr_assert(closed_unanswered(d, 5000), "a third connection is closed again");
 	close(d);
@@ -172,7 +160,7 @@ struct call {
 static void *call_main(void *arg)
 {
 	struct call *c = arg;
-	th_call(&srv, "POST", c->path, NULL, &c->r);
+	th_call(&ht_srv, "POST", c->path, NULL, &c->r);
 	return NULL;
 }
 
@@ -189,12 +177,12 @@ Test(http_limits, long_polls_over_the_cap_answer_429_at_once)
 	struct th_resp r;
 	char *retry;
 
-	cr_assert(th_start(&srv, args));
+	cr_assert(th_start(&ht_srv, args));
 	call_start(&c[0], "/v1/queues/lp/messages/pop?wait=30");
 	call_start(&c[1], "/v1/queues/other/messages/lease?wait=30");
 	tu_sleep_ms(th_wrapped() ? 3000 : 500);
 	/* A third waiter, on any queue, is refused at once with Retry-After. */
-	th_call(&srv, "POST", "/v1/queues/lp/messages/pop?wait=30", NULL, &r);
+	th_call(&ht_srv, "POST", "/v1/queues/lp/messages/pop?wait=30", NULL, &r);
 	cr_assert_eq(r.status, 429, "%ld %s", r.status, r.body);
 	cr_assert_str_eq(r.body, E_TOO_MANY_POLLS);
 	cr_assert_lt(r.seconds, 5.0, "answered at once, not after the wait");
@@ -203,26 +191,26 @@ Test(http_limits, long_polls_over_the_cap_answer_429_at_once)
 	cr_assert_str_eq(retry, "1");
 	free(retry);
 	th_resp_free(&r);
-	ht_expect_on(&srv, "POST", "/v1/queues/third/messages/lease?wait=1", NULL, 429, E_TOO_MANY_POLLS);
+	ht_expect_on(&ht_srv, "POST", "/v1/queues/third/messages/lease?wait=1", NULL, 429, E_TOO_MANY_POLLS);
 	/* Requests that need not wait are served as usual. */
-	ht_expect_on(&srv, "POST", "/v1/queues/lp/messages/pop", NULL, 200, "{\"messages\":[]}");
-	ht_expect_on(&srv, "POST", "/v1/queues/ready/messages", "\"x\"", 201, NULL);
-	ht_expect_on(&srv, "POST", "/v1/queues/ready/messages/pop?wait=30", NULL, 200, NULL);
+	ht_expect_on(&ht_srv, "POST", "/v1/queues/lp/messages/pop", NULL, 200, "{\"messages\":[]}");
+	ht_expect_on(&ht_srv, "POST", "/v1/queues/ready/messages", "\"x\"", 201, NULL);
+	ht_expect_on(&ht_srv, "POST", "/v1/queues/ready/messages/pop?wait=30", NULL, 200, NULL);
 	/* The waiters get their messages; then there is room again. */
-	ht_expect_on(&srv, "POST", "/v1/queues/lp/messages", "\"for 0\"", 201, NULL);
-	ht_expect_on(&srv, "POST", "/v1/queues/other/messages", "\"for 1\"", 201, NULL);
+	ht_expect_on(&ht_srv, "POST", "/v1/queues/lp/messages", "\"for 0\"", 201, NULL);
+	ht_expect_on(&ht_srv, "POST", "/v1/queues/other/messages", "\"for 1\"", 201, NULL);
 	for (int i = 0; i < 2; i++) {
 		pthread_join(c[i].thread, NULL);
 		cr_assert_eq(c[i].r.status, 200);
 		cr_assert(strstr(c[i].r.body, "\"payload\":\"for ") != NULL, "%s", c[i].r.body);
 		th_resp_free(&c[i].r);
 	}
-	th_call(&srv, "POST", "/v1/queues/lp/messages/pop?wait=1", NULL, &r);
+	th_call(&ht_srv, "POST", "/v1/queues/lp/messages/pop?wait=1", NULL, &r);
 	cr_assert_eq(r.status, 200, "room again after the waiters left");
 	cr_assert_str_eq(r.body, "{\"messages\":[]}");
 	cr_assert_geq(r.seconds, 0.9, "it waited");
 	th_resp_free(&r);
-	th_call(&srv, "GET", "/metrics", NULL, &r);
+	th_call(&ht_srv, "GET", "/metrics", NULL, &r);
 	cr_assert(strstr(r.body, "route=\"/v1/queues/{q}/messages/pop\",status=\"429\"} 1") != NULL,
 		  "%s", r.body);
 	th_resp_free(&r);
@@ -263,18 +251,18 @@ Test(http_limits, numeric_query_parameters_out_of_range_or_overflowing_answer_40
 		"/v1/queues/n/messages/1/extend?lease=1&ttl=43201",
 	};
 
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	for (size_t i = 0; i < sizeof(gets) / sizeof(gets[0]); i++)
-		ht_expect_on(&srv, "GET", gets[i], NULL, 400, HT_E_PARAM);
+		ht_expect_on(&ht_srv, "GET", gets[i], NULL, 400, HT_E_PARAM);
 	for (size_t i = 0; i < sizeof(posts) / sizeof(posts[0]); i++)
-		ht_expect_on(&srv, "POST", posts[i], "1", 400, HT_E_PARAM);
+		ht_expect_on(&ht_srv, "POST", posts[i], "1", 400, HT_E_PARAM);
 	/* The largest values in range are accepted. */
-	ht_expect_on(&srv, "GET", "/v1/queues/n/messages?limit=1000", NULL, 200, "{\"messages\":[]}");
-	ht_expect_on(&srv, "GET", "/v1/queues/n/messages?limit=00000000000000000001", NULL, 200, NULL);
-	ht_expect_on(&srv, "POST", "/v1/queues/n/messages?delay=43200", "1", 201, NULL);
-	ht_expect_on(&srv, "POST", "/v1/queues/n/messages/lease?ttl=43200&limit=1000", NULL, 200,
+	ht_expect_on(&ht_srv, "GET", "/v1/queues/n/messages?limit=1000", NULL, 200, "{\"messages\":[]}");
+	ht_expect_on(&ht_srv, "GET", "/v1/queues/n/messages?limit=00000000000000000001", NULL, 200, NULL);
+	ht_expect_on(&ht_srv, "POST", "/v1/queues/n/messages?delay=43200", "1", 201, NULL);
+	ht_expect_on(&ht_srv, "POST", "/v1/queues/n/messages/lease?ttl=43200&limit=1000", NULL, 200,
 	       "{\"messages\":[]}");
-	ht_expect_on(&srv, "GET", "/v1/queues/n", NULL, 200, NULL);
+	ht_expect_on(&ht_srv, "GET", "/v1/queues/n", NULL, 200, NULL);
 }
 
 Test(http_limits, message_ids_and_lease_tokens_that_overflow_answer_400)
@@ -295,11 +283,11 @@ Test(http_limits, message_ids_and_lease_tokens_that_overflow_answer_400)
 		"/v1/queues/m/messages/1",
 	};
 
-	cr_assert(th_start(&srv, NULL));
-	ht_expect_on(&srv, "POST", "/v1/queues/m/messages", "1", 201, "{\"id\":1}");
+	cr_assert(th_start(&ht_srv, NULL));
+	ht_expect_on(&ht_srv, "POST", "/v1/queues/m/messages", "1", 201, "{\"id\":1}");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char path[160];
-		ht_expect_on(&srv, "DELETE", bad[i], NULL, 400, HT_E_PARAM);
+		ht_expect_on(&ht_srv, "DELETE", bad[i], NULL, 400, HT_E_PARAM);
 		snprintf(path, sizeof(path), "%s", bad[i]);
 		{
 			/* The same id and token on release and extend. */
@@ -309,14 +297,14 @@ Test(http_limits, message_ids_and_lease_tokens_that_overflow_answer_400)
 				*q = '\0';
 			snprintf(rel, sizeof(rel), "%s/release%s", path, q ? strchr(bad[i], '?') : "");
 			snprintf(ext, sizeof(ext), "%s/extend%s", path, q ? strchr(bad[i], '?') : "");
-			ht_expect_on(&srv, "POST", rel, NULL, 400, HT_E_PARAM);
-			ht_expect_on(&srv, "POST", ext, NULL, 400, HT_E_PARAM);
+			ht_expect_on(&ht_srv, "POST", rel, NULL, 400, HT_E_PARAM);
+			ht_expect_on(&ht_srv, "POST", ext, NULL, 400, HT_E_PARAM);
 		}
 	}
 	/* The largest id and token are well formed: no such message, no such lease. */
-	ht_expect_on(&srv, "DELETE", "/v1/queues/m/messages/18446744073709551615?lease=1", NULL, 404, NULL);
-	ht_expect_on(&srv, "DELETE", "/v1/queues/m/messages/1?lease=18446744073709551615", NULL, 409, NULL);
-	ht_expect_on(&srv, "DELETE", "/v1/queues/m/messages/00001?lease=0", NULL, 409, NULL);
+	ht_expect_on(&ht_srv, "DELETE", "/v1/queues/m/messages/18446744073709551615?lease=1", NULL, 404, NULL);
+	ht_expect_on(&ht_srv, "DELETE", "/v1/queues/m/messages/1?lease=18446744073709551615", NULL, 409, NULL);
+	ht_expect_on(&ht_srv, "DELETE", "/v1/queues/m/messages/00001?lease=0", NULL, 409, NULL);
 }
 
 Test(http_limits, numeric_settings_must_be_whole_numbers_in_range)
@@ -336,55 +324,32 @@ Test(http_limits, numeric_settings_must_be_whole_numbers_in_range)
 	};
 	char body[128];
 
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++) {
 		for (size_t v = 0; v < sizeof(bad_values) / sizeof(bad_values[0]); v++) {
 			snprintf(body, sizeof(body), "{\"%s\":%s}", names[n], bad_values[v]);
-			ht_expect_on(&srv, "PUT", "/v1/queues/s", body, 400, HT_E_PARAM);
+			ht_expect_on(&ht_srv, "PUT", "/v1/queues/s", body, 400, HT_E_PARAM);
 		}
 	}
 	for (size_t i = 0; i < sizeof(out_of_range) / sizeof(out_of_range[0]); i++)
-		ht_expect_on(&srv, "PUT", "/v1/queues/s", out_of_range[i], 400, HT_E_PARAM);
-	ht_expect_on(&srv, "GET", "/v1/queues/s", NULL, 404, NULL);
+		ht_expect_on(&ht_srv, "PUT", "/v1/queues/s", out_of_range[i], 400, HT_E_PARAM);
+	ht_expect_on(&ht_srv, "GET", "/v1/queues/s", NULL, 404, NULL);
 	/* Whole numbers at the ends of the ranges are taken, however they are spelled. */
-	ht_expect_on(&srv, "PUT", "/v1/queues/dl", NULL, 201, NULL);
-	ht_expect_on(&srv, "PUT", "/v1/queues/s",
+	ht_expect_on(&ht_srv, "PUT", "/v1/queues/dl", NULL, 201, NULL);
+	ht_expect_on(&ht_srv, "PUT", "/v1/queues/s",
 	       "{\"max_bytes\":9007199254740992,\"max_message_bytes\":1073741824,"
 	       "\"lease_seconds\":43200,\"max_deliveries\":4294967295,\"dead_letter\":\"dl\"}",
 	       201, NULL);
-	ht_expect_on(&srv, "PUT", "/v1/queues/s", "{\"max_message_bytes\":1,\"lease_seconds\":1}", 200, NULL);
-	ht_expect_on(&srv, "PUT", "/v1/queues/s", "{\"lease_seconds\":1e2,\"max_bytes\":10.0}", 200, NULL);
+	ht_expect_on(&ht_srv, "PUT", "/v1/queues/s", "{\"max_message_bytes\":1,\"lease_seconds\":1}", 200, NULL);
+	ht_expect_on(&ht_srv, "PUT", "/v1/queues/s", "{\"lease_seconds\":1e2,\"max_bytes\":10.0}", 200, NULL);
 	{
 		struct th_resp r;
-		th_call(&srv, "GET", "/v1/queues/s", NULL, &r);
+		th_call(&ht_srv, "GET", "/v1/queues/s", NULL, &r);
 		cr_assert(strstr(r.body, "\"lease_seconds\":100") != NULL, "%s", r.body);
 		cr_assert(strstr(r.body, "\"max_bytes\":10,") != NULL, "%s", r.body);
 		cr_assert(strstr(r.body, "\"max_deliveries\":4294967295") != NULL, "%s", r.body);
 		th_resp_free(&r);
 	}
-}
-
-/* mmqd_exit runs $MMQD with args (NULL-terminated) and returns its exit status. */
-static int mmqd_exit(const char *const *args)
-{
-	const char *argv[16];
-	int argc = 0, status = -1;
-	pid_t pid;
-
-	argv[argc++] = getenv("MMQD") ? getenv("MMQD") : "build/mmqd";
-	for (int i = 0; args[i] != NULL && argc < 15; i++)
-		argv[argc++] = args[i];
-	argv[argc] = NULL;
-	pid = fork();
-	if (pid == 0) {
-		int fd = open("/dev/null", O_WRONLY);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	waitpid(pid, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 Test(http_limits, limit_options_out_of_range_exit_2)
@@ -396,28 +361,28 @@ Test(http_limits, limit_options_out_of_range_exit_2)
 	for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
 		for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
 			const char *const args[] = { flags[f], bad[b], "--version", NULL };
-			cr_assert_eq(mmqd_exit(args), 2, "%s %s", flags[f], bad[b]);
+			cr_assert_eq(th_run_mmqd(args, NULL), 2, "%s %s", flags[f], bad[b]);
 		}
 		{
 			const char *const args[] = { flags[f], "1000000", "--version", NULL };
-			cr_assert_eq(mmqd_exit(args), 0, "%s 1000000", flags[f]);
+			cr_assert_eq(th_run_mmqd(args, NULL), 0, "%s 1000000", flags[f]);
 		}
 	}
 }
 
 Test(http_limits, unusable_token_files_stop_mmqd_with_exit_1)
 {
-	char *empty = tu_path(srv.dir, "empty-token"), *missing = tu_path(srv.dir, "missing");
+	char *empty = tu_path(ht_srv.dir, "empty-token"), *missing = tu_path(ht_srv.dir, "missing");
 	FILE *f = fopen(empty, "w");
-	const char *const none[] = { "--auth-token-file", missing, "--data-dir", srv.data,
+	const char *const none[] = { "--auth-token-file", missing, "--data-dir", ht_srv.data,
 				     "--listen", "127.0.0.1:0", NULL };
-	const char *const blank[] = { "--auth-token-file", empty, "--data-dir", srv.data,
+	const char *const blank[] = { "--auth-token-file", empty, "--data-dir", ht_srv.data,
 				      "--listen", "127.0.0.1:0", NULL };
 
 	fputs(" \n\n", f);
 	fclose(f);
-	cr_assert_eq(mmqd_exit(none), 1);
-	cr_assert_eq(mmqd_exit(blank), 1);
+	cr_assert_eq(th_run_mmqd(none, NULL), 1);
+	cr_assert_eq(th_run_mmqd(blank, NULL), 1);
 	free(empty);
 	free(missing);
 }

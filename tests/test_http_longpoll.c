@@ -7,23 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "httputil.h"
+#include "httptest.h"
 #include "testutil.h"
 
-static struct th_server srv;
-
-static void start(void)
-{
-	th_setup(&srv);
-	cr_assert(th_start(&srv, NULL), "mmqd did not start");
-}
-
-static void stop(void)
-{
-	th_teardown(&srv);
-}
-
-TestSuite(http_longpoll, .init = start, .fini = stop, .timeout = 60);
+TestSuite(http_longpoll, .init = ht_start, .fini = ht_stop, .timeout = 60);
 
 /* A request run on its own thread. */
 struct call {
@@ -36,7 +23,7 @@ struct call {
 static void *call_main(void *arg)
 {
 	struct call *c = arg;
-	th_call(&srv, c->method, c->path, NULL, &c->r);
+	th_call(&ht_srv, c->method, c->path, NULL, &c->r);
 	return NULL;
 }
 
@@ -72,7 +59,7 @@ Test(http_longpoll, pop_wakes_as_soon_as_a_message_arrives)
 
 	call_start(&c, "POST", "/v1/queues/lp/messages/pop?wait=5");
 	tu_sleep_ms(300);
-	cr_assert_eq(th_call(&srv, "POST", "/v1/queues/lp/messages", "{\"n\":1}", &r), 201);
+	cr_assert_eq(th_call(&ht_srv, "POST", "/v1/queues/lp/messages", "{\"n\":1}", &r), 201);
 	th_resp_free(&r);
 	call_join(&c);
 	cr_assert_eq(c.r.status, 200);
@@ -90,9 +77,9 @@ Test(http_longpoll, lease_long_poll_wakes_on_release)
 	cJSON *j;
 	const char *token;
 
-	cr_assert_eq(th_call(&srv, "POST", "/v1/queues/lr/messages", "1", &r), 201);
+	cr_assert_eq(th_call(&ht_srv, "POST", "/v1/queues/lr/messages", "1", &r), 201);
 	th_resp_free(&r);
-	cr_assert_eq(th_call(&srv, "POST", "/v1/queues/lr/messages/lease?ttl=60", NULL, &r), 200);
+	cr_assert_eq(th_call(&ht_srv, "POST", "/v1/queues/lr/messages/lease?ttl=60", NULL, &r), 200);
 	j = cJSON_Parse(r.body);
 	token = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "messages"), 0), "lease")
 			->valuestring;
@@ -101,7 +88,7 @@ Test(http_longpoll, lease_long_poll_wakes_on_release)
 	th_resp_free(&r);
 	call_start(&c, "POST", "/v1/queues/lr/messages/lease?wait=10");
 	tu_sleep_ms(300);
-	cr_assert_eq(th_call(&srv, "POST", path, NULL, &r), 204);
+	cr_assert_eq(th_call(&ht_srv, "POST", path, NULL, &r), 204);
 	th_resp_free(&r);
 	call_join(&c);
 	cr_assert_eq(c.r.status, 200);
@@ -117,7 +104,7 @@ Test(http_longpoll, long_poll_on_a_missing_queue_wakes_when_it_is_created)
 
 	call_start(&c, "POST", "/v1/queues/fresh/messages/pop?wait=10");
 	tu_sleep_ms(300);
-	cr_assert_eq(th_call(&srv, "POST", "/v1/queues/fresh/messages/batch", "[1,2]", &r), 201);
+	cr_assert_eq(th_call(&ht_srv, "POST", "/v1/queues/fresh/messages/batch", "[1,2]", &r), 201);
 	th_resp_free(&r);
 	call_join(&c);
 	cr_assert_eq(c.r.status, 200);
@@ -130,11 +117,11 @@ Test(http_longpoll, wait_times_out_with_an_empty_list)
 {
 	struct th_resp r;
 
-	cr_assert_eq(th_call(&srv, "POST", "/v1/queues/empty/messages/pop?wait=1", NULL, &r), 200);
+	cr_assert_eq(th_call(&ht_srv, "POST", "/v1/queues/empty/messages/pop?wait=1", NULL, &r), 200);
 	cr_assert_str_eq(r.body, "{\"messages\":[]}");
 	cr_assert(r.seconds >= 0.9 && r.seconds < 4.0, "took %.2f s", r.seconds);
 	th_resp_free(&r);
-	cr_assert_eq(th_call(&srv, "POST", "/v1/queues/empty/messages/lease?wait=1", NULL, &r), 200);
+	cr_assert_eq(th_call(&ht_srv, "POST", "/v1/queues/empty/messages/lease?wait=1", NULL, &r), 200);
 	cr_assert_str_eq(r.body, "{\"messages\":[]}");
 	cr_assert(r.seconds >= 0.9 && r.seconds < 4.0, "took %.2f s", r.seconds);
 	th_resp_free(&r);
@@ -153,10 +140,10 @@ Test(http_longpoll, idle_long_polls_do_not_delay_others)
 	tu_sleep_ms(500);
 	/* Correctness, not a benchmark: the bound is generous for a busy machine. */
 	for (int i = 0; i < 10; i++) {
-		cr_assert_eq(th_call(&srv, "POST", "/v1/queues/busy/messages", "1", &r), 201);
+		cr_assert_eq(th_call(&ht_srv, "POST", "/v1/queues/busy/messages", "1", &r), 201);
 		cr_assert_lt(r.seconds, 2.0, "enqueue took %.2f s", r.seconds);
 		th_resp_free(&r);
-		cr_assert_eq(th_call(&srv, "POST", "/v1/queues/busy/messages/pop", NULL, &r), 200);
+		cr_assert_eq(th_call(&ht_srv, "POST", "/v1/queues/busy/messages/pop", NULL, &r), 200);
 		cr_assert_lt(r.seconds, 2.0, "pop took %.2f s", r.seconds);
 		cr_assert_eq(messages(r.body), 1);
 		th_resp_free(&r);
@@ -169,7 +156,7 @@ Test(http_longpoll, idle_long_polls_do_not_delay_others)
 	}
 	batch[IDLE * 2 + 1] = '\0';
 	t0 = tu_now_ms();
-	cr_assert_eq(th_call(&srv, "POST", "/v1/queues/idle/messages/batch", batch, &r), 201);
+	cr_assert_eq(th_call(&ht_srv, "POST", "/v1/queues/idle/messages/batch", batch, &r), 201);
 	th_resp_free(&r);
 	for (int i = 0; i < IDLE; i++) {
 		call_join(&c[i]);
@@ -188,7 +175,7 @@ static char *lease_token(const char *path, int *deliveries)
 	cJSON *j, *m;
 	char *token = NULL;
 
-	cr_assert_eq(th_call(&srv, "POST", path, NULL, &r), 200);
+	cr_assert_eq(th_call(&ht_srv, "POST", path, NULL, &r), 200);
 	j = cJSON_Parse(r.body);
 	m = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "messages"), 0);
 	if (m != NULL) {
@@ -206,7 +193,7 @@ Test(http_longpoll, expired_leases_are_redelivered_and_old_tokens_refused)
 	char *first, *second, path[160];
 	int deliveries = 0;
 
-	cr_assert_eq(th_call(&srv, "POST", "/v1/queues/ex/messages", "\"job\"", &r), 201);
+	cr_assert_eq(th_call(&ht_srv, "POST", "/v1/queues/ex/messages", "\"job\"", &r), 201);
 	th_resp_free(&r);
 	first = lease_token("/v1/queues/ex/messages/lease?ttl=1", &deliveries);
 	cr_assert_not_null(first);
@@ -217,12 +204,12 @@ Test(http_longpoll, expired_leases_are_redelivered_and_old_tokens_refused)
 	cr_assert_not_null(second, "redelivered after the lease expired");
 	cr_assert_eq(deliveries, 2);
 	snprintf(path, sizeof(path), "/v1/queues/ex/messages/1?lease=%s", first);
-	cr_assert_eq(th_call(&srv, "DELETE", path, NULL, &r), 409);
+	cr_assert_eq(th_call(&ht_srv, "DELETE", path, NULL, &r), 409);
 	cr_assert_str_eq(r.body, "{\"error\":{\"code\":\"lease_mismatch\",\"message\":\"The lease token "
 				 "is not the message's current lease.\"}}");
 	th_resp_free(&r);
 	snprintf(path, sizeof(path), "/v1/queues/ex/messages/1?lease=%s", second);
-	cr_assert_eq(th_call(&srv, "DELETE", path, NULL, &r), 204);
+	cr_assert_eq(th_call(&ht_srv, "DELETE", path, NULL, &r), 204);
 	th_resp_free(&r);
 	free(first);
 	free(second);
@@ -236,13 +223,13 @@ Test(http_longpoll, messages_leased_too_often_move_to_the_dead_letter_queue)
 	uint64_t until;
 	bool moved = false;
 
-	cr_assert_eq(th_call(&srv, "PUT", "/v1/queues/dlq", NULL, &r), 201);
+	cr_assert_eq(th_call(&ht_srv, "PUT", "/v1/queues/dlq", NULL, &r), 201);
 	th_resp_free(&r);
-	cr_assert_eq(th_call(&srv, "PUT", "/v1/queues/work",
+	cr_assert_eq(th_call(&ht_srv, "PUT", "/v1/queues/work",
 			     "{\"max_deliveries\":2,\"dead_letter\":\"dlq\",\"lease_seconds\":1}", &r),
 		     201);
 	th_resp_free(&r);
-	cr_assert_eq(th_call(&srv, "POST", "/v1/queues/work/messages", "{\"poison\":true}", &r), 201);
+	cr_assert_eq(th_call(&ht_srv, "POST", "/v1/queues/work/messages", "{\"poison\":true}", &r), 201);
 	th_resp_free(&r);
 	token = lease_token("/v1/queues/work/messages/lease", &deliveries);
 	cr_assert_eq(deliveries, 1);
@@ -253,14 +240,14 @@ Test(http_longpoll, messages_leased_too_often_move_to_the_dead_letter_queue)
 	free(token);
 	until = tu_now_ms() + 6000;
 	while (!moved && tu_now_ms() < until) {
-		th_call(&srv, "GET", "/v1/queues/dlq/messages", NULL, &r);
+		th_call(&ht_srv, "GET", "/v1/queues/dlq/messages", NULL, &r);
 		moved = strstr(r.body, "\"payload\":{\"poison\":true}") != NULL;
 		th_resp_free(&r);
 		if (!moved)
 			tu_sleep_ms(100);
 	}
 	cr_assert(moved, "the message reached the dead-letter queue");
-	cr_assert_eq(th_call(&srv, "POST", "/v1/queues/work/messages/lease", NULL, &r), 200);
+	cr_assert_eq(th_call(&ht_srv, "POST", "/v1/queues/work/messages/lease", NULL, &r), 200);
 	cr_assert_str_eq(r.body, "{\"messages\":[]}");
 	th_resp_free(&r);
 }
@@ -275,7 +262,7 @@ Test(http_longpoll, shutdown_answers_open_long_polls)
 		call_start(&c[i], "POST", "/v1/queues/sd/messages/pop?wait=30");
 	tu_sleep_ms(400);
 	t0 = tu_now_ms();
-	status = th_stop(&srv, SIGTERM);
+	status = th_stop(&ht_srv, SIGTERM);
 	cr_assert_eq(status, 0, "mmqd exits 0 on SIGTERM");
 	cr_assert_lt(tu_now_ms() - t0, 5000, "mmqd exits within 5 s");
 	for (int i = 0; i < 3; i++) {
@@ -284,5 +271,5 @@ Test(http_longpoll, shutdown_answers_open_long_polls)
 		cr_assert_str_eq(c[i].r.body, "{\"messages\":[]}");
 		th_resp_free(&c[i].r);
 	}
-	cr_assert(th_log_contains(&srv, "shutting down"));
+	cr_assert(th_log_contains(&ht_srv, "shutting down"));
 }

@@ -13,19 +13,7 @@
 #include "httputil.h"
 #include "testutil.h"
 
-static struct th_server srv;
-
-static void setup(void)
-{
-	th_setup(&srv);
-}
-
-static void teardown(void)
-{
-	th_teardown(&srv);
-}
-
-TestSuite(http_metrics, .init = setup, .fini = teardown, .timeout = 45);
+TestSuite(http_metrics, .init = ht_setup, .fini = ht_stop, .timeout = 45);
 
 /* A record of a one-byte payload: 48 bytes of header and the body padded to 8. */
 #define ONE_BYTE_RECORD 56u
@@ -35,7 +23,7 @@ static void call(const char *method, const char *path, const char *body, long st
 {
 	struct th_resp r;
 
-	th_call(&srv, method, path, body, &r);
+	th_call(&ht_srv, method, path, body, &r);
 	cr_assert_eq(r.status, status, "%s %s: status %ld, want %ld (%s)", method, path, r.status,
 		     status, r.body);
 	th_resp_free(&r);
@@ -50,7 +38,7 @@ static uint64_t lease_one(const char *q, char *token, size_t len)
 	uint64_t id;
 
 	snprintf(path, sizeof(path), "/v1/queues/%s/messages/lease", q);
-	cr_assert_eq(th_call(&srv, "POST", path, NULL, &r), 200);
+	cr_assert_eq(th_call(&ht_srv, "POST", path, NULL, &r), 200);
 	root = cJSON_Parse(r.body);
 	m = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "messages"), 0);
 	cr_assert_not_null(m, "nothing leased: %s", r.body);
@@ -67,7 +55,7 @@ static char *scrape(void)
 	struct th_resp r;
 	char *type, *page;
 
-	cr_assert_eq(th_call(&srv, "GET", "/metrics", NULL, &r), 200);
+	cr_assert_eq(th_call(&ht_srv, "GET", "/metrics", NULL, &r), 200);
 	type = th_header(&r, "Content-Type");
 	cr_assert_str_eq(type, "text/plain; version=0.0.4; charset=utf-8");
 	free(type);
@@ -135,7 +123,7 @@ Test(http_metrics, queue_figures_are_exact_after_known_operations)
 {
 	char *page;
 
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	busy_queue();
 	page = scrape();
 	cr_assert_eq(sample(page, "mmq_queue_depth{queue=\"jobs\"}"), 2);
@@ -166,9 +154,9 @@ Test(http_metrics, stats_json_shows_storage_figures_and_totals)
 	struct th_resp r;
 	cJSON *j;
 
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	busy_queue();
-	cr_assert_eq(th_call(&srv, "GET", "/v1/queues/jobs", NULL, &r), 200);
+	cr_assert_eq(th_call(&ht_srv, "GET", "/v1/queues/jobs", NULL, &r), 200);
 	j = cJSON_Parse(r.body);
 	cr_assert_not_null(j);
 	cr_assert(strstr(r.body, "\"oldest_age_seconds\":") < strstr(r.body, "\"live_bytes\":"),
@@ -185,7 +173,7 @@ Test(http_metrics, stats_json_shows_storage_figures_and_totals)
 	cr_assert_eq(cJSON_GetObjectItem(j, "dead_lettered_total")->valuedouble, 0);
 	cJSON_Delete(j);
 	th_resp_free(&r);
-	cr_assert_eq(th_call(&srv, "GET", "/v1/queues", NULL, &r), 200);
+	cr_assert_eq(th_call(&ht_srv, "GET", "/v1/queues", NULL, &r), 200);
 	cr_assert(strstr(r.body, "\"segments\":1,\"popped_total\":1,\"leased_total\":3,"
 				 "\"acked_total\":1,\"released_total\":1,\"redelivered_total\":1,"
 				 "\"dead_lettered_total\":0,\"settings\":") != NULL,
@@ -199,7 +187,7 @@ Test(http_metrics, dead_lettering_is_counted)
 	uint64_t id;
 	char *page;
 
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	call("PUT", "/v1/queues/dlq", NULL, 201);
 	call("PUT", "/v1/queues/work", "{\"max_deliveries\":1,\"dead_letter\":\"dlq\"}", 201);
 	call("POST", "/v1/queues/work/messages", "{\"n\":1}", 201);
@@ -220,7 +208,7 @@ Test(http_metrics, sync_counters_show_group_commit)
 {
 	char *page;
 
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	call("POST", "/v1/queues/s/messages", "1", 201);
 	call("POST", "/v1/queues/s/messages", "2", 201);
 	call("POST", "/v1/queues/s/messages/batch", "[3,4,5]", 201);
@@ -241,7 +229,7 @@ Test(http_metrics, http_requests_are_counted_by_route_and_status)
 {
 	char *page;
 
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	call("POST", "/v1/queues/h/messages", "1", 201);
 	call("POST", "/v1/queues/h/messages", "2", 201);
 	call("POST", "/v1/queues/h/messages", "{", 400);
@@ -282,7 +270,7 @@ Test(http_metrics, store_figures_show_reserve_and_last_recovery)
 	const char *const args[] = { "--min-free-bytes", "1048576", NULL };
 	char *page;
 
-	cr_assert(th_start(&srv, args));
+	cr_assert(th_start(&ht_srv, args));
 	call("POST", "/v1/queues/r/messages/batch", "[1,2,3]", 201);
 	call("POST", "/v1/queues/r/messages/pop", NULL, 200);
 	page = scrape();
@@ -290,10 +278,10 @@ Test(http_metrics, store_figures_show_reserve_and_last_recovery)
 	cr_assert_gt(sample(page, "mmq_disk_free_above_reserve_bytes"), 0);
 	cr_assert_eq(sample(page, "mmq_recovery_records"), 0, "a new data dir replays nothing");
 	free(page);
-	cr_assert_eq(th_stop(&srv, SIGTERM), 0);
+	cr_assert_eq(th_stop(&ht_srv, SIGTERM), 0);
 
-	cr_assert(th_start(&srv, args));
-	cr_assert(th_log_contains(&srv, " 4 records replayed"), "3 data records and a pop");
+	cr_assert(th_start(&ht_srv, args));
+	cr_assert(th_log_contains(&ht_srv, " 4 records replayed"), "3 data records and a pop");
 	page = scrape();
 	cr_assert_eq(sample(page, "mmq_recovery_records"), 4);
 	cr_assert_eq(sample(page, "mmq_recovery_corrupt_records"), 0);
@@ -349,14 +337,14 @@ Test(http_metrics, page_passes_promtool_check)
 
 	cr_assert_not_null(promtool, "promtool is not installed: apt-get install prometheus "
 				     "(Debian's package provides /usr/bin/promtool)");
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	busy_queue();
 	call("PUT", "/v1/queues/Other_queue-2", NULL, 201);
 	call("GET", "/nowhere", NULL, 404);
 	call("POST", "/v1/queues/h/messages", "{", 400);
 	page = scrape();
-	in = tu_path(srv.dir, "metrics.txt");
-	out = tu_path(srv.dir, "promtool.out");
+	in = tu_path(ht_srv.dir, "metrics.txt");
+	out = tu_path(ht_srv.dir, "promtool.out");
 	ht_write_text(in, page);
 	pid = ht_spawn((const char *const[]){ promtool, "check", "metrics", NULL }, in, out);
 	cr_assert_eq(waitpid(pid, &status, 0), pid);

@@ -15,26 +15,14 @@
 #include "httputil.h"
 #include "testutil.h"
 
-static struct th_server srv;
-
-static void setup(void)
-{
-	th_setup(&srv);
-}
-
-static void teardown(void)
-{
-	th_teardown(&srv);
-}
-
-TestSuite(http_metrics, .init = setup, .fini = teardown, .timeout = 45);
+TestSuite(http_prometheus, .init = ht_setup, .fini = ht_stop, .timeout = 45);
 
 /* call sends a request and asserts its status. */
 static void call(const char *method, const char *path, const char *body, long status)
 {
 	struct th_resp r;
 
-	th_call(&srv, method, path, body, &r);
+	th_call(&ht_srv, method, path, body, &r);
 	cr_assert_eq(r.status, status, "%s %s: status %ld, want %ld (%s)", method, path, r.status,
 		     status, r.body);
 	th_resp_free(&r);
@@ -112,11 +100,11 @@ struct prom_server {
 	char *log;
 };
 
-/* prom_start writes a config scraping srv into srv.dir and starts prometheus with it. */
+/* prom_start writes a config scraping ht_srv into ht_srv.dir and starts prometheus with it. */
 static void prom_start(struct prom_server *p, const char *prometheus)
 {
-	char config[512], *config_path = tu_path(srv.dir, "prometheus.yml");
-	char *tsdb = tu_path(srv.dir, "tsdb");
+	char config[512], *config_path = tu_path(ht_srv.dir, "prometheus.yml");
+	char *tsdb = tu_path(ht_srv.dir, "tsdb");
 	char flag_config[600], flag_tsdb[600], flag_listen[64];
 
 	snprintf(config, sizeof(config),
@@ -124,10 +112,10 @@ static void prom_start(struct prom_server *p, const char *prometheus)
 		 "scrape_configs:\n  - job_name: mmq\n    scrape_interval: 1s\n"
 		 "    scrape_timeout: 1s\n    static_configs:\n"
 		 "      - targets: ['127.0.0.1:%u']\n",
-		 (unsigned)srv.port);
+		 (unsigned)ht_srv.port);
 	ht_write_text(config_path, config);
 	p->port = free_port();
-	p->log = tu_path(srv.dir, "prometheus.log");
+	p->log = tu_path(ht_srv.dir, "prometheus.log");
 	snprintf(flag_config, sizeof(flag_config), "--config.file=%s", config_path);
 	snprintf(flag_tsdb, sizeof(flag_tsdb), "--storage.tsdb.path=%s", tsdb);
 	snprintf(flag_listen, sizeof(flag_listen), "--web.listen-address=127.0.0.1:%u",
@@ -179,7 +167,7 @@ static void prom_stop(struct prom_server *p)
 	free(p->log);
 }
 
-Test(http_metrics, prometheus_scrapes_the_queue_depth)
+Test(http_prometheus, prometheus_scrapes_the_queue_depth)
 {
 	char *prometheus = th_find_tool("prometheus");
 	struct prom_server p;
@@ -187,7 +175,7 @@ Test(http_metrics, prometheus_scrapes_the_queue_depth)
 
 	cr_assert_not_null(prometheus, "prometheus is not installed: apt-get install prometheus "
 				       "(Debian's package provides /usr/bin/prometheus)");
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	call("POST", "/v1/queues/scraped/messages/batch", "[1,2,3]", 201);
 	prom_start(&p, prometheus);
 	deadline = tu_now_ms() + 20000;

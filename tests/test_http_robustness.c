@@ -8,22 +8,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "httputil.h"
+#include "httptest.h"
 #include "testutil.h"
 
-static struct th_server srv;
-
-static void setup(void)
-{
-	th_setup(&srv);
-}
-
-static void teardown(void)
-{
-	th_teardown(&srv);
-}
-
-TestSuite(http_robustness, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(http_robustness, .init = ht_setup, .fini = ht_stop, .timeout = 60);
 
 static void send_all(int fd, const void *p, size_t n)
 {
@@ -55,7 +43,7 @@ static char *read_reply(int fd, unsigned ms)
 static void healthy(void)
 {
 	struct th_resp r;
-	cr_assert_eq(th_call(&srv, "GET", "/healthz", NULL, &r), 200, "the server still answers");
+	cr_assert_eq(th_call(&ht_srv, "GET", "/healthz", NULL, &r), 200, "the server still answers");
 	th_resp_free(&r);
 }
 
@@ -65,12 +53,12 @@ Test(http_robustness, stalled_clients_do_not_delay_a_normal_request)
 	int fds[STALLED];
 	struct th_resp r;
 
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	for (int i = 0; i < STALLED; i++) {
 		static const char half_headers[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
 		static const char half_body[] = "POST /v1/queues/s/messages HTTP/1.1\r\nHost: x\r\n"
 						"Content-Length: 100\r\n\r\n{\"a\":";
-		fds[i] = th_raw(&srv);
+		fds[i] = th_raw(&ht_srv);
 		cr_assert_geq(fds[i], 0);
 		if (i % 2)
 			send_all(fds[i], half_headers, sizeof(half_headers) - 1);
@@ -78,10 +66,10 @@ Test(http_robustness, stalled_clients_do_not_delay_a_normal_request)
 			send_all(fds[i], half_body, sizeof(half_body) - 1);
 	}
 	tu_sleep_ms(200);
-	cr_assert_eq(th_call(&srv, "POST", "/v1/queues/s/messages", "1", &r), 201);
+	cr_assert_eq(th_call(&ht_srv, "POST", "/v1/queues/s/messages", "1", &r), 201);
 	cr_assert_lt(r.seconds, 2.0, "took %.2f s", r.seconds);
 	th_resp_free(&r);
-	cr_assert_eq(th_call(&srv, "GET", "/healthz", NULL, &r), 200);
+	cr_assert_eq(th_call(&ht_srv, "GET", "/healthz", NULL, &r), 200);
 	cr_assert_lt(r.seconds, 2.0, "took %.2f s", r.seconds);
 	th_resp_free(&r);
 	for (int i = 0; i < STALLED; i++)
@@ -105,13 +93,13 @@ Test(http_robustness, garbage_and_malformed_http_never_take_the_server_down)
 	unsigned seed = 12345;
 	int fd0;
 
-	cr_assert(th_start(&srv, NULL));
-	fd0 = th_raw(&srv);
+	cr_assert(th_start(&ht_srv, NULL));
+	fd0 = th_raw(&ht_srv);
 	send(fd0, with_nul, sizeof(with_nul) - 1, MSG_NOSIGNAL);
 	free(read_reply(fd0, 300));
 	close(fd0);
 	for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
-		int fd = th_raw(&srv);
+		int fd = th_raw(&ht_srv);
 		char *reply;
 		cr_assert_geq(fd, 0);
 		send(fd, malformed[i], strlen(malformed[i]), MSG_NOSIGNAL);
@@ -122,7 +110,7 @@ Test(http_robustness, garbage_and_malformed_http_never_take_the_server_down)
 	for (int i = 0; i < 100; i++) {
 		char junk[4096];
 		size_t n = (size_t)(rand_r(&seed) % sizeof(junk)) + 1;
-		int fd = th_raw(&srv);
+		int fd = th_raw(&ht_srv);
 		cr_assert_geq(fd, 0);
 		for (size_t k = 0; k < n; k++)
 			junk[k] = (char)rand_r(&seed);
@@ -134,8 +122,8 @@ Test(http_robustness, garbage_and_malformed_http_never_take_the_server_down)
 		close(fd);
 	}
 	healthy();
-	cr_assert_eq(kill(srv.pid, 0), 0);
-	cr_assert_eq(th_stop(&srv, SIGTERM), 0);
+	cr_assert_eq(kill(ht_srv.pid, 0), 0);
+	cr_assert_eq(th_stop(&ht_srv, SIGTERM), 0);
 }
 
 Test(http_robustness, an_announced_oversized_message_is_refused_before_its_body)
@@ -145,8 +133,8 @@ Test(http_robustness, an_announced_oversized_message_is_refused_before_its_body)
 	int fd;
 	char *reply;
 
-	cr_assert(th_start(&srv, NULL));
-	fd = th_raw(&srv);
+	cr_assert(th_start(&ht_srv, NULL));
+	fd = th_raw(&ht_srv);
 	send_all(fd, req, sizeof(req) - 1);
 	reply = read_reply(fd, 2000);
 	cr_assert(strncmp(reply, "HTTP/1.1 413 ", 13) == 0, "%s", reply);
@@ -166,8 +154,8 @@ Test(http_robustness, an_announced_oversized_batch_is_refused_before_its_body)
 	int fd;
 	char *reply;
 
-	cr_assert(th_start(&srv, args));
-	fd = th_raw(&srv);
+	cr_assert(th_start(&ht_srv, args));
+	fd = th_raw(&ht_srv);
 	send_all(fd, req, sizeof(req) - 1);
 	reply = read_reply(fd, 2000);
 	cr_assert(strncmp(reply, "HTTP/1.1 413 ", 13) == 0, "%s", reply);
@@ -188,8 +176,8 @@ Test(http_robustness, a_chunked_body_over_the_cap_is_refused_and_dropped)
 	int fd;
 	char *reply;
 
-	cr_assert(th_start(&srv, args));
-	fd = th_raw(&srv);
+	cr_assert(th_start(&ht_srv, args));
+	fd = th_raw(&ht_srv);
 	send_all(fd, head, sizeof(head) - 1);
 	memset(chunk, ' ', sizeof(chunk));
 	memcpy(chunk, "400\r\n", 5);
@@ -214,14 +202,14 @@ Test(http_robustness, large_messages_within_the_limit_are_accepted)
 	char *body = malloc(n + 1);
 	struct th_resp r;
 
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	memset(body, 'x', n);
 	body[0] = '"';
 	body[n - 1] = '"';
 	body[n] = '\0';
-	cr_assert_eq(th_req(&srv, "POST", "/v1/queues/big/messages", body, n, NULL, &r), 201);
+	cr_assert_eq(th_req(&ht_srv, "POST", "/v1/queues/big/messages", body, n, NULL, &r), 201);
 	th_resp_free(&r);
-	cr_assert_eq(th_call(&srv, "POST", "/v1/queues/big/messages/pop", NULL, &r), 200);
+	cr_assert_eq(th_call(&ht_srv, "POST", "/v1/queues/big/messages/pop", NULL, &r), 200);
 	cr_assert_gt(r.len, n);
 	cr_assert(strstr(r.body, "\"payload\":\"xxxxxxxx") != NULL);
 	th_resp_free(&r);
@@ -234,7 +222,7 @@ static void expect_auth(const char *path, const char *authorization, long status
 	const char *headers[] = { authorization, NULL };
 	struct th_resp r;
 
-	th_req(&srv, "GET", path, NULL, 0, authorization ? headers : NULL, &r);
+	th_req(&ht_srv, "GET", path, NULL, 0, authorization ? headers : NULL, &r);
 	cr_assert_eq(r.status, status, "%s with %s", path, authorization ? authorization : "nothing");
 	if (status == 401) {
 		char *h = th_header(&r, "WWW-Authenticate");
@@ -249,13 +237,13 @@ static void expect_auth(const char *path, const char *authorization, long status
 
 Test(http_robustness, a_token_file_protects_every_route_but_healthz)
 {
-	char *file = tu_path(srv.dir, "token");
+	char *file = tu_path(ht_srv.dir, "token");
 	FILE *f = fopen(file, "w");
 	const char *const args[] = { "--auth-token-file", file, NULL };
 
 	fputs("s3cret-token\n", f);
 	fclose(f);
-	cr_assert(th_start(&srv, args));
+	cr_assert(th_start(&ht_srv, args));
 	expect_auth("/healthz", NULL, 200);
 	expect_auth("/v1/queues", NULL, 401);
 	expect_auth("/metrics", NULL, 401);
@@ -273,7 +261,7 @@ Test(http_robustness, a_token_file_protects_every_route_but_healthz)
 Test(http_robustness, the_token_may_come_from_the_environment)
 {
 	setenv("MMQ_AUTH_TOKEN", "from-env", 1);
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	unsetenv("MMQ_AUTH_TOKEN");
 	expect_auth("/v1/queues", NULL, 401);
 	expect_auth("/v1/queues", "Authorization: Bearer from-env", 200);

@@ -10,45 +10,27 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "httputil.h"
+#include "httptest.h"
 #include "testutil.h"
 
-static struct th_server srv;
 static char *cert, *key;
-
-/* run waits for argv[0] (found in PATH) with argv, its output dropped or appended to log; returns its exit status. */
-static int run(const char *const *argv, const char *log)
-{
-	int status = -1;
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int fd = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	waitpid(pid, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 /* Each test gets a fresh self-signed certificate for localhost and 127.0.0.1, made with openssl. */
 static void setup(void)
 {
-	th_setup(&srv);
-	cert = tu_path(srv.dir, "cert.pem");
-	key = tu_path(srv.dir, "key.pem");
+	ht_setup();
+	cert = tu_path(ht_srv.dir, "cert.pem");
+	key = tu_path(ht_srv.dir, "key.pem");
 	const char *const argv[] = { "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
 				     "-days", "2", "-subj", "/CN=localhost", "-addext",
 				     "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key,
 				     "-out", cert, NULL };
-	cr_assert_eq(run(argv, NULL), 0, "openssl could not make a certificate");
+	cr_assert_eq(th_run(argv, NULL), 0, "openssl could not make a certificate");
 }
 
 static void teardown(void)
 {
-	th_teardown(&srv);
+	ht_stop();
 	free(cert);
 	free(key);
 }
@@ -58,7 +40,7 @@ TestSuite(http_tls, .init = setup, .fini = teardown, .timeout = 60);
 static bool start_tls(void)
 {
 	const char *const args[] = { "--tls-cert", cert, "--tls-key", key, NULL };
-	return th_start(&srv, args);
+	return th_start(&ht_srv, args);
 }
 
 static size_t collect(char *p, size_t size, size_t n, void *ctx)
@@ -89,9 +71,9 @@ static CURLcode tls_req(const char *host, const char *ca, const char *method, co
 	CURLcode rc;
 
 	memset(r, 0, sizeof(*r));
-	snprintf(url, sizeof(url), "https://%s:%u%s", host, (unsigned)srv.port, path);
+	snprintf(url, sizeof(url), "https://%s:%u%s", host, (unsigned)ht_srv.port, path);
 	/* mmq.test reaches the server too, under a name its certificate does not hold. */
-	snprintf(alias, sizeof(alias), "mmq.test:%u:127.0.0.1", (unsigned)srv.port);
+	snprintf(alias, sizeof(alias), "mmq.test:%u:127.0.0.1", (unsigned)ht_srv.port);
 	resolve = curl_slist_append(NULL, alias);
 	curl_easy_setopt(c, CURLOPT_RESOLVE, resolve);
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -121,7 +103,7 @@ Test(http_tls, a_verifying_client_reaches_every_kind_of_route)
 	struct th_resp r;
 
 	cr_assert(start_tls(), "mmqd did not start with TLS");
-	cr_assert(th_log_contains(&srv, "(HTTPS)"), "the log says it serves HTTPS");
+	cr_assert(th_log_contains(&ht_srv, "(HTTPS)"), "the log says it serves HTTPS");
 	cr_assert_eq(tls_req("localhost", cert, "GET", "/healthz", NULL, &r), CURLE_OK);
 	cr_assert_eq(r.status, 200);
 	cr_assert_str_eq(r.body, "{\"status\":\"ok\"}");
@@ -167,7 +149,7 @@ Test(http_tls, plain_http_gets_no_answer_from_an_https_server)
 	struct th_resp r;
 
 	cr_assert(start_tls());
-	cr_assert_eq(th_call(&srv, "GET", "/healthz", NULL, &r), 0, "no HTTP answer in clear text");
+	cr_assert_eq(th_call(&ht_srv, "GET", "/healthz", NULL, &r), 0, "no HTTP answer in clear text");
 	th_resp_free(&r);
 	cr_assert_eq(tls_req("localhost", cert, "GET", "/healthz", NULL, &r), CURLE_OK);
 	cr_assert_eq(r.status, 200);
@@ -205,34 +187,21 @@ Test(http_tls, a_long_poll_over_tls_wakes_when_a_message_arrives)
 	cr_assert_eq(p.r.status, 200);
 	cr_assert(strstr(p.r.body, "\"payload\":\"hi\"") != NULL, "%s", p.r.body);
 	th_resp_free(&p.r);
-	cr_assert_eq(th_stop(&srv, SIGTERM), 0);
-}
-
-/* mmqd_status runs $MMQD with args (NULL-terminated) to its end, output into log; returns its exit status. */
-static int mmqd_status(const char *const *args, const char *log)
-{
-	const char *argv[16];
-	int argc = 0;
-
-	argv[argc++] = getenv("MMQD") ? getenv("MMQD") : "build/mmqd";
-	for (int i = 0; args[i] != NULL && argc < 15; i++)
-		argv[argc++] = args[i];
-	argv[argc] = NULL;
-	return run(argv, log);
+	cr_assert_eq(th_stop(&ht_srv, SIGTERM), 0);
 }
 
 Test(http_tls, certificate_and_key_go_together)
 {
 	const char *const only_cert[] = { "--tls-cert", cert, "--version", NULL };
 	const char *const only_key[] = { "--tls-key", key, "--version", NULL };
-	char *log = tu_path(srv.dir, "cli.log");
+	char *log = tu_path(ht_srv.dir, "cli.log");
 	FILE *f;
 	char text[4096] = "";
 
-	cr_assert_eq(mmqd_status(only_cert, log), 2);
-	cr_assert_eq(mmqd_status(only_key, log), 2);
+	cr_assert_eq(th_run_mmqd(only_cert, log), 2);
+	cr_assert_eq(th_run_mmqd(only_key, log), 2);
 	setenv("MMQ_TLS_CERT", cert, 1);
-	cr_assert_eq(mmqd_status((const char *const[]){ "--version", NULL }, log), 2);
+	cr_assert_eq(th_run_mmqd((const char *const[]){ "--version", NULL }, log), 2);
 	unsetenv("MMQ_TLS_CERT");
 	f = fopen(log, "r");
 	cr_assert_not_null(f);
@@ -248,7 +217,7 @@ Test(http_tls, the_environment_configures_tls)
 
 	setenv("MMQ_TLS_CERT", cert, 1);
 	setenv("MMQ_TLS_KEY", key, 1);
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	unsetenv("MMQ_TLS_CERT");
 	unsetenv("MMQ_TLS_KEY");
 	cr_assert_eq(tls_req("localhost", cert, "GET", "/healthz", NULL, &r), CURLE_OK);
@@ -258,8 +227,8 @@ Test(http_tls, the_environment_configures_tls)
 
 Test(http_tls, unusable_certificate_files_stop_mmqd_with_a_clear_message)
 {
-	char *data = tu_path(srv.dir, "d"), *junk = tu_path(srv.dir, "junk.pem");
-	char *missing = tu_path(srv.dir, "missing.pem");
+	char *data = tu_path(ht_srv.dir, "d"), *junk = tu_path(ht_srv.dir, "junk.pem");
+	char *missing = tu_path(ht_srv.dir, "missing.pem");
 	FILE *f = fopen(junk, "w");
 	const char *const swapped[] = { "--listen", "127.0.0.1:0", "--data-dir", data, "--tls-cert",
 					key, "--tls-key", cert, NULL };
@@ -270,14 +239,14 @@ Test(http_tls, unusable_certificate_files_stop_mmqd_with_a_clear_message)
 
 	fputs("not a key\n", f);
 	fclose(f);
-	cr_assert_eq(mmqd_status(nofile, srv.log), 1);
-	cr_assert(th_log_contains(&srv, "cannot use the TLS certificate file"));
-	cr_assert_eq(mmqd_status(notpem, srv.log), 1);
-	cr_assert(th_log_contains(&srv, "cannot use the TLS key file"));
-	cr_assert(th_log_contains(&srv, "the file is not PEM text"));
-	cr_assert_eq(mmqd_status(swapped, srv.log), 1);
-	cr_assert(th_log_contains(&srv, "with the TLS certificate and key"));
-	cr_assert(!th_log_contains(&srv, "PRIVATE KEY"), "key material never reaches the log");
+	cr_assert_eq(th_run_mmqd(nofile, ht_srv.log), 1);
+	cr_assert(th_log_contains(&ht_srv, "cannot use the TLS certificate file"));
+	cr_assert_eq(th_run_mmqd(notpem, ht_srv.log), 1);
+	cr_assert(th_log_contains(&ht_srv, "cannot use the TLS key file"));
+	cr_assert(th_log_contains(&ht_srv, "the file is not PEM text"));
+	cr_assert_eq(th_run_mmqd(swapped, ht_srv.log), 1);
+	cr_assert(th_log_contains(&ht_srv, "with the TLS certificate and key"));
+	cr_assert(!th_log_contains(&ht_srv, "PRIVATE KEY"), "key material never reaches the log");
 	free(data);
 	free(junk);
 	free(missing);
@@ -287,6 +256,6 @@ Test(http_tls, healthcheck_says_it_needs_plain_http)
 {
 	const char *const args[] = { "--healthcheck", "--tls-cert", cert, "--tls-key", key, NULL };
 
-	cr_assert_eq(mmqd_status(args, srv.log), 1);
-	cr_assert(th_log_contains(&srv, "--healthcheck speaks plain HTTP only"));
+	cr_assert_eq(th_run_mmqd(args, ht_srv.log), 1);
+	cr_assert(th_log_contains(&ht_srv, "--healthcheck speaks plain HTTP only"));
 }

@@ -10,9 +10,9 @@
 #include "queuetest.h"
 #include "testutil.h"
 
-TestSuite(queue_messages, .init = qt_setup, .fini = qt_teardown, .timeout = 30);
+TestSuite(queue_leases, .init = qt_setup, .fini = qt_teardown, .timeout = 30);
 
-Test(queue_messages, lease_hides_for_ttl_and_counts_deliveries)
+Test(queue_leases, lease_hides_for_ttl_and_counts_deliveries)
 {
 	struct queue_stats s;
 	uint64_t id = qt_enq("q", "job");
@@ -52,7 +52,7 @@ Test(queue_messages, lease_hides_for_ttl_and_counts_deliveries)
 	cr_assert_eq(s.redelivered_total, 1);
 }
 
-Test(queue_messages, ack_with_current_token_removes_the_message)
+Test(queue_leases, ack_with_current_token_removes_the_message)
 {
 	struct queue_stats s;
 	uint64_t id = qt_enq("q", "job");
@@ -70,7 +70,7 @@ Test(queue_messages, ack_with_current_token_removes_the_message)
 	cr_assert_eq(qt_count_visible("q"), 0);
 }
 
-Test(queue_messages, stale_token_is_refused_by_ack_release_and_extend)
+Test(queue_leases, stale_token_is_refused_by_ack_release_and_extend)
 {
 	uint64_t id = qt_enq("q", "job");
 	struct queue_msg l1 = qt_lease_one("q", 100);
@@ -87,7 +87,7 @@ Test(queue_messages, stale_token_is_refused_by_ack_release_and_extend)
 	cr_assert_eq(queue_ack(qt_st, "q", id, l2.lease, NULL), QUEUE_OK);
 }
 
-Test(queue_messages, unknown_id_is_nomsg_and_unleased_id_is_stale)
+Test(queue_leases, unknown_id_is_nomsg_and_unleased_id_is_stale)
 {
 	uint64_t id = qt_enq("q", "ready");
 	struct queue_msg l = qt_lease_one("q", 5000);
@@ -105,7 +105,7 @@ Test(queue_messages, unknown_id_is_nomsg_and_unleased_id_is_stale)
 	cr_assert_eq(qt_count_visible("q"), 1);
 }
 
-Test(queue_messages, ack_after_expiry_succeeds_until_someone_leases_again)
+Test(queue_leases, ack_after_expiry_succeeds_until_someone_leases_again)
 {
 	uint64_t id = qt_enq("q", "slow");
 	struct queue_msg l = qt_lease_one("q", 100);
@@ -128,7 +128,7 @@ Test(queue_messages, ack_after_expiry_succeeds_until_someone_leases_again)
 	cr_assert_eq(qt_count_visible("q"), 0);
 }
 
-Test(queue_messages, expired_lease_redelivers_with_one_more_delivery)
+Test(queue_leases, expired_lease_redelivers_with_one_more_delivery)
 {
 	qt_enq("q", "a");
 	uint64_t id = qt_enq("q", "b");
@@ -154,7 +154,7 @@ Test(queue_messages, expired_lease_redelivers_with_one_more_delivery)
 	queue_msgs_free(&m);
 }
 
-Test(queue_messages, release_with_delay_hides_until_then)
+Test(queue_leases, release_with_delay_hides_until_then)
 {
 	struct queue_stats s;
 	uint64_t id = qt_enq("q", "retry");
@@ -179,7 +179,7 @@ Test(queue_messages, release_with_delay_hides_until_then)
 }
 
 /* A token stays current until the message is leased again or removed, release included. */
-Test(queue_messages, token_stays_current_after_release_until_leased_again)
+Test(queue_leases, token_stays_current_after_release_until_leased_again)
 {
 	uint64_t id = qt_enq("q", "nack");
 	struct queue_msg l = qt_lease_one("q", 5000);
@@ -190,7 +190,7 @@ Test(queue_messages, token_stays_current_after_release_until_leased_again)
 	cr_assert_eq(queue_ack(qt_st, "q", id, l.lease, NULL), QUEUE_NOMSG, "removed: no such message");
 }
 
-Test(queue_messages, extend_moves_the_expiry)
+Test(queue_leases, extend_moves_the_expiry)
 {
 	uint64_t id = qt_enq("q", "long job");
 	uint64_t expires = 0;
@@ -219,7 +219,7 @@ static void set_dead_letter(const char *name, uint32_t max_deliveries, const cha
 		     QUEUE_OK);
 }
 
-Test(queue_messages, expired_leases_beyond_max_deliveries_go_to_dead_letter)
+Test(queue_leases, expired_leases_beyond_max_deliveries_go_to_dead_letter)
 {
 	static const char body[] = "{\"poison\":true,\"bin\":\"\\u0000\"}";
 	struct queue_stats s;
@@ -252,7 +252,7 @@ Test(queue_messages, expired_leases_beyond_max_deliveries_go_to_dead_letter)
 	queue_msgs_free(&m);
 }
 
-Test(queue_messages, release_beyond_max_deliveries_goes_to_dead_letter)
+Test(queue_leases, release_beyond_max_deliveries_goes_to_dead_letter)
 {
 	char body[300];
 	struct queue_msgs m = { 0 };

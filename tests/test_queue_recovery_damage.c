@@ -14,7 +14,7 @@
 
 #define MAXN 4096
 
-TestSuite(queue_recovery, .init = qt_setup_default, .fini = qt_teardown, .timeout = 60);
+TestSuite(queue_recovery_damage, .init = qt_setup_default, .fini = qt_teardown, .timeout = 60);
 
 /* last_segment returns the path of the queue's newest segment. Caller frees. */
 static char *segment_at(const char *name, long idx)
@@ -86,7 +86,7 @@ static void expect_prefix(int n)
 	after_damage("q", n - 1, 100);
 }
 
-Test(queue_recovery, truncated_last_record_is_cut)
+Test(queue_recovery_damage, truncated_last_record_is_cut)
 {
 	struct tu_record r[16];
 	char *seg;
@@ -104,7 +104,7 @@ Test(queue_recovery, truncated_last_record_is_cut)
 	free(seg);
 }
 
-Test(queue_recovery, truncated_to_the_header_page_keeps_nothing_of_that_segment)
+Test(queue_recovery_damage, truncated_to_the_header_page_keeps_nothing_of_that_segment)
 {
 	char *seg;
 	struct tu_record r[16];
@@ -117,7 +117,7 @@ Test(queue_recovery, truncated_to_the_header_page_keeps_nothing_of_that_segment)
 	free(seg);
 }
 
-Test(queue_recovery, zeroed_last_record_is_cut)
+Test(queue_recovery_damage, zeroed_last_record_is_cut)
 {
 	struct tu_record r[16];
 	char *seg;
@@ -129,7 +129,7 @@ Test(queue_recovery, zeroed_last_record_is_cut)
 	free(seg);
 }
 
-Test(queue_recovery, zeroed_bytes_inside_a_tail_body_lose_only_that_record)
+Test(queue_recovery_damage, zeroed_bytes_inside_a_tail_body_lose_only_that_record)
 {
 	struct tu_record r[16];
 	char *seg;
@@ -147,7 +147,7 @@ Test(queue_recovery, zeroed_bytes_inside_a_tail_body_lose_only_that_record)
 }
 
 /* An all-zero record header ends the log in the last segment (FORMAT.md rule 4): the tail is cut there. */
-Test(queue_recovery, zeroed_header_inside_the_tail_cuts_the_log_there)
+Test(queue_recovery_damage, zeroed_header_inside_the_tail_cuts_the_log_there)
 {
 	struct tu_record r[16];
 	char *seg;
@@ -159,7 +159,7 @@ Test(queue_recovery, zeroed_header_inside_the_tail_cuts_the_log_there)
 	free(seg);
 }
 
-Test(queue_recovery, garbled_last_record_body_loses_only_that_record)
+Test(queue_recovery_damage, garbled_last_record_body_loses_only_that_record)
 {
 	struct tu_record r[16];
 	char *seg;
@@ -170,7 +170,7 @@ Test(queue_recovery, garbled_last_record_body_loses_only_that_record)
 	free(seg);
 }
 
-Test(queue_recovery, garbled_last_record_header_loses_only_that_record)
+Test(queue_recovery_damage, garbled_last_record_header_loses_only_that_record)
 {
 	struct tu_record r[16];
 	char *seg;
@@ -205,7 +205,7 @@ static int damage_earlier(uint64_t delta, uint8_t mask, int *nmsgs)
 	return victim;
 }
 
-Test(queue_recovery, garbled_header_in_earlier_segment_is_reported_and_skipped, .init = qt_setup_small)
+Test(queue_recovery_damage, garbled_header_in_earlier_segment_is_reported_and_skipped, .init = qt_setup_small)
 {
 	int n = 0;
 	int victim = damage_earlier(25, 0x01, &n);
@@ -220,7 +220,7 @@ Test(queue_recovery, garbled_header_in_earlier_segment_is_reported_and_skipped, 
 	cr_assert_eq(s.depth + s.in_flight + s.delayed, 0);
 }
 
-Test(queue_recovery, garbled_body_in_earlier_segment_is_never_served, .init = qt_setup_small)
+Test(queue_recovery_damage, garbled_body_in_earlier_segment_is_never_served, .init = qt_setup_small)
 {
 	int n = 0;
 	int victim = damage_earlier(TU_REC_HEADER + 100, 0x20, &n);
@@ -236,7 +236,7 @@ Test(queue_recovery, garbled_body_in_earlier_segment_is_never_served, .init = qt
 	qt_expect_survivors("q", ids, want, 0, 1000);
 }
 
-Test(queue_recovery, torn_batch_at_the_tail_is_dropped_entirely)
+Test(queue_recovery_damage, torn_batch_at_the_tail_is_dropped_entirely)
 {
 	struct tu_record r[16];
 	char *seg;
@@ -257,7 +257,7 @@ Test(queue_recovery, torn_batch_at_the_tail_is_dropped_entirely)
 }
 
 /* A batch spanning segments whose last record is torn is dropped in every segment it touched. */
-Test(queue_recovery, torn_batch_spanning_segments_is_dropped_entirely, .init = qt_setup_small)
+Test(queue_recovery_damage, torn_batch_spanning_segments_is_dropped_entirely, .init = qt_setup_small)
 {
 	qt_enqueue_range("q", 0, 5, 1000, ids);
 	qt_enqueue_batch("q", 5, 30, 1000, ids);
@@ -288,7 +288,7 @@ Test(queue_recovery, torn_batch_spanning_segments_is_dropped_entirely, .init = q
  * power cut, which must never be served in part: the whole batch goes, the
  * records around it stay.
  */
-Test(queue_recovery, garbled_record_inside_a_batch_loses_the_whole_batch_only)
+Test(queue_recovery_damage, garbled_record_inside_a_batch_loses_the_whole_batch_only)
 {
 	struct tu_record r[16];
 	char *seg;
@@ -339,7 +339,7 @@ static void check_meta_survivors(uint32_t lease_seconds)
 	cr_assert_eq(again.lease_seconds, lease_seconds);
 }
 
-Test(queue_recovery, damaged_meta_slot_0_uses_slot_1)
+Test(queue_recovery_damage, damaged_meta_slot_0_uses_slot_1)
 {
 	char *meta = prepare_meta();
 	cr_assert_eq(tu_file_xor(meta, 100, 0xff), 0);
@@ -349,7 +349,7 @@ Test(queue_recovery, damaged_meta_slot_0_uses_slot_1)
 	free(meta);
 }
 
-Test(queue_recovery, damaged_meta_slot_1_uses_slot_0)
+Test(queue_recovery_damage, damaged_meta_slot_1_uses_slot_0)
 {
 	char *meta = prepare_meta();
 	cr_assert_eq(tu_file_xor(meta, 4096 + 100, 0xff), 0);
@@ -359,7 +359,7 @@ Test(queue_recovery, damaged_meta_slot_1_uses_slot_0)
 	free(meta);
 }
 
-Test(queue_recovery, both_meta_slots_damaged_rebuilds_from_segments)
+Test(queue_recovery_damage, both_meta_slots_damaged_rebuilds_from_segments)
 {
 	char *meta = prepare_meta();
 	cr_assert_eq(tu_file_zero(meta, 0, 64), 0);
@@ -370,7 +370,7 @@ Test(queue_recovery, both_meta_slots_damaged_rebuilds_from_segments)
 	free(meta);
 }
 
-Test(queue_recovery, missing_meta_file_rebuilds_from_segments)
+Test(queue_recovery_damage, missing_meta_file_rebuilds_from_segments)
 {
 	char *meta = prepare_meta();
 	cr_assert_eq(unlink(meta), 0);
@@ -379,7 +379,7 @@ Test(queue_recovery, missing_meta_file_rebuilds_from_segments)
 	free(meta);
 }
 
-Test(queue_recovery, leftover_temporary_directory_is_ignored)
+Test(queue_recovery_damage, leftover_temporary_directory_is_ignored)
 {
 	qt_enqueue_range("q", 0, 2, 30, ids);
 	qt_close_store();
@@ -407,7 +407,7 @@ Test(queue_recovery, leftover_temporary_directory_is_ignored)
 }
 
 /* Random damage anywhere in the log must never crash the engine or serve a wrong payload. */
-Test(queue_recovery, random_damage_never_serves_a_wrong_payload, .init = qt_setup_small)
+Test(queue_recovery_damage, random_damage_never_serves_a_wrong_payload, .init = qt_setup_small)
 {
 	uint32_t x = 2463534242u;
 	char buf[1100];

@@ -9,9 +9,9 @@
 #include "queuetest.h"
 #include "testutil.h"
 
-TestSuite(queue_store, .init = qt_setup_data, .fini = qt_teardown, .timeout = 30);
+TestSuite(queue_settings, .init = qt_setup_data, .fini = qt_teardown, .timeout = 30);
 
-Test(queue_store, put_settings_reports_created_then_updated)
+Test(queue_settings, put_settings_reports_created_then_updated)
 {
 	bool created = false;
 	struct queue_settings s, got;
@@ -32,7 +32,7 @@ Test(queue_store, put_settings_reports_created_then_updated)
 	cr_assert_not(created);
 }
 
-Test(queue_store, new_queue_gets_documented_defaults)
+Test(queue_settings, new_queue_gets_documented_defaults)
 {
 	struct queue_settings d, got;
 	queue_settings_default(&d);
@@ -51,7 +51,7 @@ Test(queue_store, new_queue_gets_documented_defaults)
 	cr_assert_eq(queue_get_settings(qt_st, "missing", &got), QUEUE_NOTFOUND);
 }
 
-Test(queue_store, mask_selects_only_the_named_fields)
+Test(queue_settings, mask_selects_only_the_named_fields)
 {
 	struct queue_settings s, got;
 	memset(&s, 0, sizeof(s));
@@ -89,7 +89,7 @@ static enum queue_err put_one(const char *name, unsigned mask, uint64_t value)
 	return queue_put_settings(qt_st, name, &s, mask, NULL);
 }
 
-Test(queue_store, lease_seconds_range_is_1_to_43200)
+Test(queue_settings, lease_seconds_range_is_1_to_43200)
 {
 	struct queue_settings got;
 	cr_assert_eq(put_one("new0", QUEUE_SET_LEASE_SECONDS, 0), QUEUE_BADARG);
@@ -108,7 +108,7 @@ Test(queue_store, lease_seconds_range_is_1_to_43200)
 	cr_assert_eq(got.lease_seconds, 43200, "a rejected update changes nothing");
 }
 
-Test(queue_store, max_message_bytes_range_is_1_to_1_gib)
+Test(queue_settings, max_message_bytes_range_is_1_to_1_gib)
 {
 	struct queue_settings got;
 	cr_assert_eq(put_one("q", QUEUE_SET_MAX_MESSAGE_BYTES, 0), QUEUE_BADARG);
@@ -122,7 +122,7 @@ Test(queue_store, max_message_bytes_range_is_1_to_1_gib)
 	cr_assert_eq(got.max_message_bytes, 1u << 30);
 }
 
-Test(queue_store, max_bytes_and_max_deliveries_accept_zero_as_unlimited)
+Test(queue_settings, max_bytes_and_max_deliveries_accept_zero_as_unlimited)
 {
 	struct queue_settings s, got;
 	cr_assert_eq(put_one("q", QUEUE_SET_MAX_BYTES, 0), QUEUE_OK);
@@ -136,7 +136,7 @@ Test(queue_store, max_bytes_and_max_deliveries_accept_zero_as_unlimited)
 	cr_assert_eq(got.max_deliveries, 0);
 }
 
-Test(queue_store, max_deliveries_needs_a_dead_letter_queue)
+Test(queue_settings, max_deliveries_needs_a_dead_letter_queue)
 {
 	struct queue_settings s, got;
 	queue_settings_default(&s);
@@ -163,7 +163,7 @@ Test(queue_store, max_deliveries_needs_a_dead_letter_queue)
 	cr_assert_str_eq(got.dead_letter, "");
 }
 
-Test(queue_store, dead_letter_naming_itself_or_a_bad_name_is_badarg)
+Test(queue_settings, dead_letter_naming_itself_or_a_bad_name_is_badarg)
 {
 	struct queue_settings s, got;
 	queue_settings_default(&s);
@@ -180,7 +180,7 @@ Test(queue_store, dead_letter_naming_itself_or_a_bad_name_is_badarg)
 	cr_assert_str_eq(got.dead_letter, "");
 }
 
-Test(queue_store, settings_survive_close_and_reopen)
+Test(queue_settings, settings_survive_close_and_reopen)
 {
 	struct queue_settings s, got;
 	memset(&s, 0, sizeof(s));

@@ -10,7 +10,7 @@
 #include "queuetest.h"
 #include "testutil.h"
 
-TestSuite(queue_messages, .init = qt_setup, .fini = qt_teardown, .timeout = 30);
+TestSuite(queue_watches, .init = qt_setup, .fini = qt_teardown, .timeout = 30);
 
 /* Watches. */
 
@@ -37,7 +37,7 @@ static int settle(void)
 	return atomic_load(&watch_calls);
 }
 
-Test(queue_messages, watch_fires_on_enqueue_release_expiry_and_delay_end)
+Test(queue_watches, watch_fires_on_enqueue_release_expiry_and_delay_end)
 {
 	struct queue_watch *w = NULL;
 	atomic_store(&watch_calls, 0);
@@ -78,7 +78,7 @@ Test(queue_messages, watch_fires_on_enqueue_release_expiry_and_delay_end)
 	cr_assert_eq(settle(), n, "a removed watch never runs again");
 }
 
-Test(queue_messages, watch_on_other_queue_is_not_called)
+Test(queue_watches, watch_on_other_queue_is_not_called)
 {
 	struct queue_watch *w = NULL;
 	atomic_store(&watch_calls, 0);
@@ -90,7 +90,7 @@ Test(queue_messages, watch_on_other_queue_is_not_called)
 	queue_watch_remove(w);
 }
 
-Test(queue_messages, engine_timer_expires_leases_without_tick, .init = qt_setup_bare)
+Test(queue_watches, engine_timer_expires_leases_without_tick, .init = qt_setup_bare)
 {
 	struct queue_watch *w = NULL;
 	qt_open_with(QUEUE_SYNC_NONE, false);
@@ -183,23 +183,23 @@ static void exercise_tickets(enum queue_sync mode)
 	cr_assert_eq(qt_count_visible("q"), 1);
 }
 
-Test(queue_messages, tickets_complete_in_sync_always, .init = qt_setup_bare)
+Test(queue_watches, tickets_complete_in_sync_always, .init = qt_setup_bare)
 {
 	exercise_tickets(QUEUE_SYNC_ALWAYS);
 }
 
-Test(queue_messages, tickets_complete_in_sync_interval, .init = qt_setup_bare)
+Test(queue_watches, tickets_complete_in_sync_interval, .init = qt_setup_bare)
 {
 	exercise_tickets(QUEUE_SYNC_INTERVAL);
 }
 
-Test(queue_messages, tickets_complete_in_sync_none, .init = qt_setup_bare)
+Test(queue_watches, tickets_complete_in_sync_none, .init = qt_setup_bare)
 {
 	exercise_tickets(QUEUE_SYNC_NONE);
 }
 
 /* Many notify tickets outstanding at once each get exactly one callback. */
-Test(queue_messages, many_outstanding_tickets_each_notify_once, .init = qt_setup_bare)
+Test(queue_watches, many_outstanding_tickets_each_notify_once, .init = qt_setup_bare)
 {
 	enum { N = 50 };
 	struct notified *n = calloc(N, sizeof(*n));

@@ -1,4 +1,4 @@
-/* test_http_systemd.c: server/mmqd.service passes systemd-analyze verify and security, and installs. */
+/* test_systemd.c: server/mmqd.service passes systemd-analyze verify and security, and installs. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,10 +6,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "httptest.h"
 #include "testutil.h"
 
 /* Long enough to install systemd-analyze first, when it is missing and we are root. */
-TestSuite(http_systemd, .timeout = 300);
+TestSuite(systemd, .timeout = 300);
 
 static char *dir;
 
@@ -22,21 +23,6 @@ static void teardown(void)
 {
 	tu_rmrf(dir);
 	free(dir);
-}
-
-/* repo_path returns path in the repository: the current directory, else the parent of $MMQD's. */
-static char *repo_path(const char *path)
-{
-	const char *mmqd = getenv("MMQD");
-	char buf[4096];
-
-	if (access(path, R_OK) == 0 || mmqd == NULL)
-		return strdup(path);
-	/* $MMQD is <repo>/<build dir>/mmqd. */
-	snprintf(buf, sizeof(buf), "%s", mmqd);
-	*strrchr(buf, '/') = '\0';
-	*strrchr(buf, '/') = '\0';
-	return tu_path(buf, path);
 }
 
 /* sh runs cmd with sh -c, stdout and stderr into *out (caller frees). Returns the exit status. */
@@ -85,15 +71,15 @@ static void need_analyze(void)
 /* local_unit copies the unit into the test directory with ExecStart pointing at the built mmqd. */
 static char *local_unit(void)
 {
-	const char *mmqd = getenv("MMQD");
-	char *src = repo_path("server/mmqd.service"), *dst = tu_path(dir, "mmqd.service");
+	const char *mmqd = th_mmqd();
+	char *src = th_repo_path("server/mmqd.service"), *dst = tu_path(dir, "mmqd.service");
 	char line[4096], abs[4096];
 	FILE *in = fopen(src, "r"), *outf = fopen(dst, "w");
 	bool rewritten = false;
 
 	cr_assert_not_null(in, "%s not found", src);
 	cr_assert_not_null(outf);
-	cr_assert_not_null(realpath(mmqd ? mmqd : "build/mmqd", abs), "mmqd is not built");
+	cr_assert_not_null(realpath(mmqd, abs), "mmqd is not built");
 	while (fgets(line, sizeof(line), in) != NULL) {
 		if (strcmp(line, "ExecStart=/usr/local/bin/mmqd\n") == 0) {
 			fprintf(outf, "ExecStart=%s\n", abs);
@@ -109,7 +95,7 @@ static char *local_unit(void)
 	return dst;
 }
 
-Test(http_systemd, unit_has_the_required_settings, .init = setup, .fini = teardown)
+Test(systemd, unit_has_the_required_settings, .init = setup, .fini = teardown)
 {
 	static const char *const want[] = {
 		"\nExecStart=/usr/local/bin/mmqd\n", "\nEnvironment=MMQ_DATA_DIR=/var/lib/mmq\n",
@@ -120,7 +106,7 @@ Test(http_systemd, unit_has_the_required_settings, .init = setup, .fini = teardo
 		"\nRestart=on-failure\n",	     "\nLimitNOFILE=",
 		"\nWantedBy=multi-user.target\n",
 	};
-	char *path = repo_path("server/mmqd.service"), *text = calloc(1, 65536);
+	char *path = th_repo_path("server/mmqd.service"), *text = calloc(1, 65536);
 	FILE *f = fopen(path, "r");
 
 	cr_assert_not_null(f, "%s not found", path);
@@ -134,7 +120,7 @@ Test(http_systemd, unit_has_the_required_settings, .init = setup, .fini = teardo
 	free(path);
 }
 
-Test(http_systemd, unit_passes_systemd_analyze_verify, .init = setup, .fini = teardown)
+Test(systemd, unit_passes_systemd_analyze_verify, .init = setup, .fini = teardown)
 {
 	char cmd[8192], *out, *unit;
 	int rc;
@@ -150,7 +136,7 @@ Test(http_systemd, unit_passes_systemd_analyze_verify, .init = setup, .fini = te
 	free(unit);
 }
 
-Test(http_systemd, unit_is_hardened, .init = setup, .fini = teardown)
+Test(systemd, unit_is_hardened, .init = setup, .fini = teardown)
 {
 	char cmd[8192], *out, *unit;
 	int rc;
@@ -165,9 +151,9 @@ Test(http_systemd, unit_is_hardened, .init = setup, .fini = teardown)
 	free(unit);
 }
 
-Test(http_systemd, make_install_systemd_installs_the_unit, .init = setup, .fini = teardown)
+Test(systemd, make_install_systemd_installs_the_unit, .init = setup, .fini = teardown)
 {
-	char cmd[8192], *out, *repo = repo_path("Makefile"), *src = repo_path("server/mmqd.service");
+	char cmd[8192], *out, *repo = th_repo_path("Makefile"), *src = th_repo_path("server/mmqd.service");
 	char *dest;
 	char *slash = strrchr(repo, '/');
 

@@ -1,4 +1,4 @@
-/* test_http_cli.c: mmqd's command line (--help, --version, bad options, --healthcheck) and api/openapi.yaml. */
+/* test_cli.c: mmqd's command line (--help, --version, bad options, --healthcheck) and api/openapi.yaml. */
 #include <criterion/criterion.h>
 #include <cJSON.h>
 #include <ctype.h>
@@ -11,45 +11,12 @@
 #include <unistd.h>
 
 #include "../api/api.h"
-#include "httputil.h"
+#include "httptest.h"
 #include "testutil.h"
 
-TestSuite(http_cli, .timeout = 30);
+TestSuite(cli, .timeout = 30);
 
-/* run_mmqd runs $MMQD with args (NULL-terminated), capturing stdout and stderr into *out. Returns the exit status. */
-static int run_mmqd(const char *const *args, char **out)
-{
-	const char *mmqd = getenv("MMQD");
-	const char *argv[16];
-	char tmpl[] = "/tmp/mmq-cli-XXXXXX";
-	int fd = mkstemp(tmpl), argc = 0, status = 0;
-	FILE *f;
-	pid_t pid;
-
-	cr_assert_geq(fd, 0);
-	argv[argc++] = mmqd ? mmqd : "build/mmqd";
-	for (int i = 0; args[i] != NULL && argc < 15; i++)
-		argv[argc++] = args[i];
-	argv[argc] = NULL;
-	pid = fork();
-	if (pid == 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	waitpid(pid, &status, 0);
-	f = fdopen(fd, "r");
-	rewind(f);
-	*out = calloc(1, 65536);
-	if (fread(*out, 1, 65535, f) == 0)
-		(*out)[0] = '\0';
-	fclose(f);
-	unlink(tmpl);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-Test(http_cli, help_lists_every_option_with_its_default_and_variable)
+Test(cli, help_lists_every_option_with_its_default_and_variable)
 {
 	static const char *const expected[] = {
 		"--listen HOST:PORT",	    "default 0.0.0.0:8080; env MMQ_LISTEN",
@@ -74,23 +41,23 @@ Test(http_cli, help_lists_every_option_with_its_default_and_variable)
 	const char *const args[] = { "--help", NULL };
 	char *out;
 
-	cr_assert_eq(run_mmqd(args, &out), 0);
+	cr_assert_eq(ht_run_mmqd(args, &out), 0);
 	for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
 		cr_assert(strstr(out, expected[i]) != NULL, "--help lacks \"%s\":\n%s", expected[i], out);
 	free(out);
 }
 
-Test(http_cli, version_prints_and_exits_0)
+Test(cli, version_prints_and_exits_0)
 {
 	const char *const args[] = { "--version", NULL };
 	char *out;
 
-	cr_assert_eq(run_mmqd(args, &out), 0);
+	cr_assert_eq(ht_run_mmqd(args, &out), 0);
 	cr_assert(strncmp(out, "mmqd ", 5) == 0, "%s", out);
 	free(out);
 }
 
-Test(http_cli, bad_options_exit_2_naming_the_problem)
+Test(cli, bad_options_exit_2_naming_the_problem)
 {
 	const char *const unknown[] = { "--bogus", NULL };
 	const char *const sync[] = { "--sync", "sometimes", NULL };
@@ -99,30 +66,30 @@ Test(http_cli, bad_options_exit_2_naming_the_problem)
 	const char *const missing[] = { "--data-dir", NULL };
 	char *out;
 
-	cr_assert_eq(run_mmqd(unknown, &out), 2);
+	cr_assert_eq(ht_run_mmqd(unknown, &out), 2);
 	cr_assert(strstr(out, "unknown option \"--bogus\"") != NULL, "%s", out);
 	free(out);
-	cr_assert_eq(run_mmqd(sync, &out), 2);
+	cr_assert_eq(ht_run_mmqd(sync, &out), 2);
 	cr_assert(strstr(out, "invalid value \"sometimes\" for --sync") != NULL, "%s", out);
 	free(out);
-	cr_assert_eq(run_mmqd(listen, &out), 2);
+	cr_assert_eq(ht_run_mmqd(listen, &out), 2);
 	free(out);
-	cr_assert_eq(run_mmqd(threads, &out), 2);
+	cr_assert_eq(ht_run_mmqd(threads, &out), 2);
 	free(out);
-	cr_assert_eq(run_mmqd(missing, &out), 2);
+	cr_assert_eq(ht_run_mmqd(missing, &out), 2);
 	cr_assert(strstr(out, "--data-dir needs a value") != NULL, "%s", out);
 	free(out);
 	setenv("MMQ_SYNC", "never", 1);
-	cr_assert_eq(run_mmqd((const char *const[]){ "--version", NULL }, &out), 2);
+	cr_assert_eq(ht_run_mmqd((const char *const[]){ "--version", NULL }, &out), 2);
 	cr_assert(strstr(out, "for MMQ_SYNC") != NULL, "%s", out);
 	free(out);
 	/* Flags win over the environment. */
-	cr_assert_eq(run_mmqd((const char *const[]){ "--sync", "none", "--version", NULL }, &out), 0);
+	cr_assert_eq(ht_run_mmqd((const char *const[]){ "--sync", "none", "--version", NULL }, &out), 0);
 	free(out);
 	unsetenv("MMQ_SYNC");
 }
 
-Test(http_cli, environment_variables_configure_the_server)
+Test(cli, environment_variables_configure_the_server)
 {
 	struct th_server s;
 
@@ -134,7 +101,7 @@ Test(http_cli, environment_variables_configure_the_server)
 	th_teardown(&s);
 }
 
-Test(http_cli, healthcheck_reports_a_live_server)
+Test(cli, healthcheck_reports_a_live_server)
 {
 	struct th_server s;
 	char listen[64], *out;
@@ -143,10 +110,10 @@ Test(http_cli, healthcheck_reports_a_live_server)
 	th_setup(&s);
 	cr_assert(th_start(&s, NULL));
 	snprintf(listen, sizeof(listen), "127.0.0.1:%u", (unsigned)s.port);
-	cr_assert_eq(run_mmqd(args, &out), 0, "%s", out);
+	cr_assert_eq(ht_run_mmqd(args, &out), 0, "%s", out);
 	free(out);
 	cr_assert_eq(th_stop(&s, SIGTERM), 0);
-	cr_assert_eq(run_mmqd(args, &out), 1);
+	cr_assert_eq(ht_run_mmqd(args, &out), 1);
 	cr_assert(strstr(out, "healthcheck") != NULL, "%s", out);
 	free(out);
 	th_teardown(&s);
@@ -155,22 +122,14 @@ Test(http_cli, healthcheck_reports_a_live_server)
 /* load_openapi reads api/openapi.yaml, which is JSON-style YAML, dropping comment lines. */
 static cJSON *load_openapi(void)
 {
-	const char *mmqd = getenv("MMQD");
-	char path[4096];
-	FILE *f = fopen("api/openapi.yaml", "r");
+	char *path = th_repo_path("api/openapi.yaml");
+	FILE *f = fopen(path, "r");
 	char *text = calloc(1, 1 << 20), line[4096];
 	size_t used = 0;
 	cJSON *doc;
 
-	if (f == NULL && mmqd != NULL) {
-		/* $MMQD is <repo>/<build dir>/mmqd. */
-		snprintf(path, sizeof(path), "%s", mmqd);
-		*strrchr(path, '/') = '\0';
-		*strrchr(path, '/') = '\0';
-		strcat(path, "/api/openapi.yaml");
-		f = fopen(path, "r");
-	}
 	cr_assert_not_null(f, "api/openapi.yaml not found");
+	free(path);
 	while (fgets(line, sizeof(line), f) != NULL) {
 		const char *p = line;
 		while (isspace((unsigned char)*p))
@@ -187,7 +146,7 @@ static cJSON *load_openapi(void)
 	return doc;
 }
 
-Test(http_cli, openapi_describes_exactly_the_served_routes)
+Test(cli, openapi_describes_exactly_the_served_routes)
 {
 	cJSON *doc = load_openapi(), *paths, *path, *op;
 	size_t served = 0, documented = 0;

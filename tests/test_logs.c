@@ -1,4 +1,4 @@
-/* test_http_logs.c: mmqd's log: JSON and key=value lines, the startup events and their fields, no payloads. */
+/* test_logs.c: mmqd's log: JSON and key=value lines, the startup events and their fields, no payloads. */
 #include <criterion/criterion.h>
 #include <cJSON.h>
 #include <signal.h>
@@ -9,25 +9,13 @@
 #include <unistd.h>
 
 #include "../queue/queue.h"
-#include "httputil.h"
+#include "httptest.h"
 #include "testutil.h"
 
-TestSuite(http_logs, .timeout = 60);
+TestSuite(logs, .timeout = 60);
 
 /* A string sent in every kind of request body; it must never reach the log. */
 #define MARK "s3cr3t-PAYLOAD-7f1c"
-
-static struct th_server srv;
-
-static void setup(void)
-{
-	th_setup(&srv);
-}
-
-static void teardown(void)
-{
-	th_teardown(&srv);
-}
 
 static const char *const json_args[] = { "--log-format", "json", NULL };
 
@@ -54,7 +42,7 @@ static char *read_file(const char *path)
 static cJSON *log_events(void)
 {
 	static const char *const levels[] = { "error", "warn", "info", "debug" };
-	char *log = read_file(srv.log), *line = log, *eol;
+	char *log = read_file(ht_srv.log), *line = log, *eol;
 	cJSON *all = cJSON_CreateArray();
 
 	for (; (eol = strchr(line, '\n')) != NULL; line = eol + 1) {
@@ -126,49 +114,25 @@ static void call(const char *method, const char *path, const char *body, long st
 {
 	struct th_resp r;
 
-	cr_assert_eq(th_call(&srv, method, path, body, &r), status, "%s %s: %ld %s", method, path,
+	cr_assert_eq(th_call(&ht_srv, method, path, body, &r), status, "%s %s: %ld %s", method, path,
 		     r.status, r.body);
 	th_resp_free(&r);
 }
 
-/* run_mmqd runs $MMQD with args (NULL-terminated), its stderr into the log file. Returns the exit status. */
-static int run_mmqd(const char *const *args)
-{
-	const char *mmqd = getenv("MMQD");
-	const char *argv[16];
-	int argc = 0, status = 0;
-	pid_t pid;
-
-	argv[argc++] = mmqd ? mmqd : "build/mmqd";
-	for (int i = 0; args[i] != NULL && argc < 15; i++)
-		argv[argc++] = args[i];
-	argv[argc] = NULL;
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		if (freopen(srv.log, "w", stderr) == NULL)
-			_exit(126);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-Test(http_logs, json_lines_carry_the_startup_and_shutdown_events, .init = setup, .fini = teardown)
+Test(logs, json_lines_carry_the_startup_and_shutdown_events, .init = ht_setup, .fini = ht_stop)
 {
 	char addr[64];
 	cJSON *ev, *o;
 
-	cr_assert(th_start(&srv, json_args));
-	cr_assert_eq(th_stop(&srv, SIGTERM), 0);
+	cr_assert(th_start(&ht_srv, json_args));
+	cr_assert_eq(th_stop(&ht_srv, SIGTERM), 0);
 	ev = log_events();
 	o = event(ev, "starting");
 	cr_assert_str_eq(str_of(o, "level"), "info");
 	cr_assert_str_eq(str_of(o, "version"), "1.0.0");
 	cr_assert_gt(num_of(o, "pid"), 0);
 	o = event(ev, "opening");
-	cr_assert_str_eq(str_of(o, "data_dir"), srv.data);
+	cr_assert_str_eq(str_of(o, "data_dir"), ht_srv.data);
 	cr_assert_str_eq(str_of(o, "sync"), "always");
 	o = event(ev, "recovered");
 	cr_assert_eq(num_of(o, "queues"), 0);
@@ -176,7 +140,7 @@ Test(http_logs, json_lines_carry_the_startup_and_shutdown_events, .init = setup,
 	cr_assert_eq(num_of(o, "messages"), 0);
 	cr_assert_geq(num_of(o, "ms"), 0);
 	o = event(ev, "listening");
-	snprintf(addr, sizeof(addr), "127.0.0.1:%u", (unsigned)srv.port);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", (unsigned)ht_srv.port);
 	cr_assert_str_eq(str_of(o, "addr"), addr);
 	cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(o, "auth")));
 	cr_assert_str_eq(str_of(event(ev, "shutting_down"), "signal"), "SIGTERM");
@@ -189,19 +153,19 @@ Test(http_logs, json_lines_carry_the_startup_and_shutdown_events, .init = setup,
 	cJSON_Delete(ev);
 }
 
-Test(http_logs, json_recovery_event_counts_what_a_restart_found, .init = setup, .fini = teardown)
+Test(logs, json_recovery_event_counts_what_a_restart_found, .init = ht_setup, .fini = ht_stop)
 {
 	const char *const args[] = { "--log-format", "json", "--sync", "interval",
 				     "--sync-interval-ms", "250", NULL };
 	cJSON *ev, *o;
 
-	cr_assert(th_start(&srv, json_args));
+	cr_assert(th_start(&ht_srv, json_args));
 	call("POST", "/v1/queues/jobs/messages/batch", "[1,2,3]", 201);
 	call("POST", "/v1/queues/jobs/messages/pop", NULL, 200);
 	call("PUT", "/v1/queues/other", NULL, 201);
-	cr_assert_eq(th_stop(&srv, SIGTERM), 0);
-	cr_assert(th_start(&srv, args));
-	cr_assert_eq(th_stop(&srv, SIGTERM), 0);
+	cr_assert_eq(th_stop(&ht_srv, SIGTERM), 0);
+	cr_assert(th_start(&ht_srv, args));
+	cr_assert_eq(th_stop(&ht_srv, SIGTERM), 0);
 	ev = log_events();
 	o = event(ev, "opening");
 	cr_assert_str_eq(str_of(o, "sync"), "interval");
@@ -236,7 +200,7 @@ static void send_everywhere(void)
 	call("POST", "/v1/queues/jobs/messages/lease?limit=1", NULL, 200);
 	call("POST", "/v1/queues/jobs/messages/pop?limit=10", NULL, 200);
 	/* A request libmicrohttpd cannot parse, with the mark in its body: at debug level it may log. */
-	fd = th_raw(&srv);
+	fd = th_raw(&ht_srv);
 	cr_assert_geq(fd, 0);
 	static const char junk[] = "POST /v1/queues/jobs/messages HTTP/1.1\r\nHost: x\r\n"
 				   "Content-Length: zz\r\n\x01\xff\r\n\r\n" MARK;
@@ -245,16 +209,16 @@ static void send_everywhere(void)
 	close(fd);
 }
 
-Test(http_logs, payloads_never_reach_the_json_log, .init = setup, .fini = teardown)
+Test(logs, payloads_never_reach_the_json_log, .init = ht_setup, .fini = ht_stop)
 {
 	const char *const args[] = { "--log-format", "json", "--log-level", "debug", NULL };
 	char *log;
 	cJSON *ev;
 
-	cr_assert(th_start(&srv, args));
+	cr_assert(th_start(&ht_srv, args));
 	send_everywhere();
-	cr_assert_eq(th_stop(&srv, SIGTERM), 0);
-	log = read_file(srv.log);
+	cr_assert_eq(th_stop(&ht_srv, SIGTERM), 0);
+	log = read_file(ht_srv.log);
 	cr_assert_null(strstr(log, MARK), "a payload reached the log:\n%s", log);
 	free(log);
 	ev = log_events(); /* every line, debug ones included, is one JSON object */
@@ -263,18 +227,18 @@ Test(http_logs, payloads_never_reach_the_json_log, .init = setup, .fini = teardo
 	cJSON_Delete(ev);
 }
 
-Test(http_logs, text_lines_are_key_value_and_hold_no_payload, .init = setup, .fini = teardown)
+Test(logs, text_lines_are_key_value_and_hold_no_payload, .init = ht_setup, .fini = ht_stop)
 {
 	const char *const args[] = { "--log-level", "debug", NULL };
 	char want[128], *log, *line, *eol;
 
-	cr_assert(th_start(&srv, args));
+	cr_assert(th_start(&ht_srv, args));
 	send_everywhere();
-	cr_assert_eq(th_stop(&srv, SIGTERM), 0);
-	log = read_file(srv.log);
+	cr_assert_eq(th_stop(&ht_srv, SIGTERM), 0);
+	log = read_file(ht_srv.log);
 	cr_assert_null(strstr(log, MARK), "a payload reached the log:\n%s", log);
 	snprintf(want, sizeof(want), " level=info event=listening addr=127.0.0.1:%u ",
-		 (unsigned)srv.port);
+		 (unsigned)ht_srv.port);
 	cr_assert_not_null(strstr(log, want), "no \"%s\" in:\n%s", want, log);
 	cr_assert_not_null(strstr(log, " level=info event=recovered queues=0 records=0 messages=0 "));
 	cr_assert_not_null(strstr(log, " level=info event=stopped msg=stopped\n"), "%s", log);
@@ -289,34 +253,34 @@ Test(http_logs, text_lines_are_key_value_and_hold_no_payload, .init = setup, .fi
 	free(log);
 }
 
-Test(http_logs, format_comes_from_the_environment_and_is_checked, .init = setup, .fini = teardown)
+Test(logs, format_comes_from_the_environment_and_is_checked, .init = ht_setup, .fini = ht_stop)
 {
 	cJSON *ev;
 	char *log;
 
 	setenv("MMQ_LOG_FORMAT", "json", 1);
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	unsetenv("MMQ_LOG_FORMAT");
-	cr_assert_eq(th_stop(&srv, SIGTERM), 0);
+	cr_assert_eq(th_stop(&ht_srv, SIGTERM), 0);
 	ev = log_events();
 	cr_assert_str_eq(str_of(event(ev, "stopped"), "msg"), "stopped");
 	cJSON_Delete(ev);
-	cr_assert_eq(run_mmqd((const char *const[]){ "--log-format", "xml", NULL }), 2);
-	log = read_file(srv.log);
+	cr_assert_eq(th_run_mmqd((const char *const[]){ "--log-format", "xml", NULL }, ht_srv.log), 2);
+	log = read_file(ht_srv.log);
 	cr_assert_not_null(strstr(log, "invalid value \"xml\" for --log-format"), "%s", log);
 	free(log);
 }
 
-Test(http_logs, a_locked_data_dir_is_an_error_event, .init = setup, .fini = teardown)
+Test(logs, a_locked_data_dir_is_an_error_event, .init = ht_setup, .fini = ht_stop)
 {
 	struct th_server other;
 	cJSON *ev, *o;
 
 	th_setup(&other);
 	cr_assert(th_start(&other, NULL));
-	cr_assert_eq(run_mmqd((const char *const[]){ "--log-format", "json", "--listen",
+	cr_assert_eq(th_run_mmqd((const char *const[]){ "--log-format", "json", "--listen",
 						     "127.0.0.1:0", "--data-dir", other.data,
-						     NULL }),
+						     NULL }, ht_srv.log),
 		     1);
 	ev = log_events();
 	o = event(ev, "data_dir_locked");
@@ -327,7 +291,7 @@ Test(http_logs, a_locked_data_dir_is_an_error_event, .init = setup, .fini = tear
 	th_teardown(&other);
 }
 
-Test(http_logs, recovery_problems_are_logged_with_file_and_offset, .init = setup, .fini = teardown)
+Test(logs, recovery_problems_are_logged_with_file_and_offset, .init = ht_setup, .fini = ht_stop)
 {
 	struct queue_store_options o;
 	struct queue_store *st = NULL;
@@ -338,19 +302,19 @@ Test(http_logs, recovery_problems_are_logged_with_file_and_offset, .init = setup
 	cJSON *ev, *e;
 
 	queue_store_options_default(&o);
-	cr_assert_eq(queue_store_open(srv.data, &o, &st, NULL), QUEUE_OK);
+	cr_assert_eq(queue_store_open(ht_srv.data, &o, &st, NULL), QUEUE_OK);
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(queue_enqueue(st, "jobs", &p, 1, 0, NULL, NULL), QUEUE_OK);
 	cr_assert_eq(queue_store_close(st), QUEUE_OK);
-	qdir = tu_path(srv.data, "queues/jobs");
+	qdir = tu_path(ht_srv.data, "queues/jobs");
 	nsegs = tu_segments(qdir, &segs);
 	cr_assert_eq(nsegs, 1);
 	n = tu_seg_records(segs[0], rec, 8);
 	cr_assert_eq(n, 3);
 	uint64_t end = rec[2].off + rec[2].size;
 	cr_assert_eq(tu_file_write(segs[0], end, "garbage!", 8), 0);
-	cr_assert(th_start(&srv, json_args));
-	cr_assert_eq(th_stop(&srv, SIGTERM), 0);
+	cr_assert(th_start(&ht_srv, json_args));
+	cr_assert_eq(th_stop(&ht_srv, SIGTERM), 0);
 	ev = log_events();
 	e = event(ev, "recovery_problem");
 	cr_assert_str_eq(str_of(e, "level"), "warn");
@@ -370,15 +334,15 @@ Test(http_logs, recovery_problems_are_logged_with_file_and_offset, .init = setup
 /* A data dir name with quotes, '=', a backslash, control characters, UTF-8 and a stray byte. */
 #define ODD_NAME "d a\"t=a\\\n\t\x01\xc3\xa9\xff"
 
-Test(http_logs, odd_bytes_in_fields_are_escaped_in_json, .init = setup, .fini = teardown)
+Test(logs, odd_bytes_in_fields_are_escaped_in_json, .init = ht_setup, .fini = ht_stop)
 {
-	char *odd = tu_path(srv.dir, ODD_NAME);
-	char *want = tu_path(srv.dir, "d a\"t=a\\\n\t\x01\xc3\xa9\xef\xbf\xbd");
+	char *odd = tu_path(ht_srv.dir, ODD_NAME);
+	char *want = tu_path(ht_srv.dir, "d a\"t=a\\\n\t\x01\xc3\xa9\xef\xbf\xbd");
 	const char *const args[] = { "--data-dir", odd, "--log-format", "json", NULL };
 	cJSON *ev;
 
-	cr_assert(th_start(&srv, args));
-	cr_assert_eq(th_stop(&srv, SIGTERM), 0);
+	cr_assert(th_start(&ht_srv, args));
+	cr_assert_eq(th_stop(&ht_srv, SIGTERM), 0);
 	ev = log_events(); /* one JSON object per line: nothing broke a line or the JSON */
 	cr_assert_str_eq(str_of(event(ev, "opening"), "data_dir"), want,
 			 "the stray byte becomes U+FFFD, the rest is kept");
@@ -387,17 +351,17 @@ Test(http_logs, odd_bytes_in_fields_are_escaped_in_json, .init = setup, .fini = 
 	free(odd);
 }
 
-Test(http_logs, odd_bytes_in_fields_are_quoted_and_escaped_in_text, .init = setup, .fini = teardown)
+Test(logs, odd_bytes_in_fields_are_quoted_and_escaped_in_text, .init = ht_setup, .fini = ht_stop)
 {
-	char *odd = tu_path(srv.dir, ODD_NAME), *log, want[4096];
+	char *odd = tu_path(ht_srv.dir, ODD_NAME), *log, want[4096];
 	const char *const args[] = { "--data-dir", odd, NULL };
 
-	cr_assert(th_start(&srv, args));
-	cr_assert_eq(th_stop(&srv, SIGTERM), 0);
-	log = read_file(srv.log);
+	cr_assert(th_start(&ht_srv, args));
+	cr_assert_eq(th_stop(&ht_srv, SIGTERM), 0);
+	log = read_file(ht_srv.log);
 	snprintf(want, sizeof(want),
 		 " event=opening data_dir=\"%s/d a\\\"t=a\\\\\\n\\t\\x01\xc3\xa9\\xff\" sync=always ",
-		 srv.dir);
+		 ht_srv.dir);
 	cr_assert_not_null(strstr(log, want), "no %s in:\n%s", want, log);
 	free(log);
 	free(odd);

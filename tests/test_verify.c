@@ -1,4 +1,4 @@
-/* test_http_verify.c: mmqd verify and verify --repair on clean, torn and damaged data directories. */
+/* test_verify.c: mmqd verify and verify --repair on clean, torn and damaged data directories. */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
@@ -8,27 +8,15 @@
 #include <unistd.h>
 
 #include "../queue/queue.h"
-#include "httputil.h"
+#include "httptest.h"
 #include "testutil.h"
 
-TestSuite(http_verify, .timeout = 60);
+TestSuite(verify, .timeout = 60);
 
 /* Small segments, so a few dozen messages fill several of them. */
 #define SEG_BYTES 16384u
 #define PAYLOAD_BYTES 1000u
 #define NMSGS 40
-
-static struct th_server srv;
-
-static void setup(void)
-{
-	th_setup(&srv);
-}
-
-static void teardown(void)
-{
-	th_teardown(&srv);
-}
 
 /*
  * run_verify runs "$MMQD verify --data-dir DATA" plus args (NULL-terminated,
@@ -36,14 +24,9 @@ static void teardown(void)
  */
 static int run_verify(const char *data, const char *const *args, char **out)
 {
-	const char *mmqd = getenv("MMQD");
 	const char *argv[16];
-	char *path = tu_path(srv.dir, "verify.out");
-	int argc = 0, status = 0;
-	FILE *f;
-	pid_t pid;
+	int argc = 0;
 
-	argv[argc++] = mmqd ? mmqd : "build/mmqd";
 	argv[argc++] = "verify";
 	if (data != NULL) {
 		argv[argc++] = "--data-dir";
@@ -52,31 +35,14 @@ static int run_verify(const char *data, const char *const *args, char **out)
 	for (int i = 0; args != NULL && args[i] != NULL && argc < 15; i++)
 		argv[argc++] = args[i];
 	argv[argc] = NULL;
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		if (freopen(path, "w", stdout) == NULL || dup2(1, 2) < 0)
-			_exit(126);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	f = fopen(path, "r");
-	cr_assert_not_null(f);
-	*out = calloc(1, 65536);
-	cr_assert_not_null(*out);
-	if (fread(*out, 1, 65535, f) == 0)
-		(*out)[0] = '\0';
-	fclose(f);
-	free(path);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return ht_run_mmqd(argv, out);
 }
 
 /* expect_verify runs verify, checks its exit status and that its output holds every string of want. */
 static void expect_verify(const char *const *args, int status, const char *const *want)
 {
 	char *out = NULL;
-	int rc = run_verify(srv.data, args, &out);
+	int rc = run_verify(ht_srv.data, args, &out);
 
 	cr_assert_eq(rc, status, "mmqd verify exited %d, not %d; it said:\n%s", rc, status, out);
 	for (int i = 0; want != NULL && want[i] != NULL; i++)
@@ -93,7 +59,7 @@ static struct queue_store *open_engine(void)
 	o.sync = QUEUE_SYNC_NONE;
 	o.first_segment_bytes = SEG_BYTES;
 	o.max_segment_bytes = SEG_BYTES;
-	cr_assert_eq(queue_store_open(srv.data, &o, &st, NULL), QUEUE_OK);
+	cr_assert_eq(queue_store_open(ht_srv.data, &o, &st, NULL), QUEUE_OK);
 	return st;
 }
 
@@ -130,7 +96,7 @@ static uint64_t messages(const char *name)
 /* segment returns the path of segment i of queue "jobs" (-1: the last), their number in *count. */
 static char *segment(int i, size_t *count)
 {
-	char *qdir = tu_path(srv.data, "queues/jobs"), **v = NULL, *path;
+	char *qdir = tu_path(ht_srv.data, "queues/jobs"), **v = NULL, *path;
 	size_t n = tu_segments(qdir, &v);
 
 	cr_assert_gt(n, 0);
@@ -148,18 +114,18 @@ static const char *segment_name(const char *path)
 	return strrchr(path, '/') + 1;
 }
 
-Test(http_verify, clean_dir_written_by_mmqd_exits_0_with_figures, .init = setup, .fini = teardown)
+Test(verify, clean_dir_written_by_mmqd_exits_0_with_figures, .init = ht_setup, .fini = ht_stop)
 {
 	struct th_resp r;
 
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	for (int i = 0; i < 3; i++) {
-		cr_assert_eq(th_call(&srv, "POST", "/v1/queues/jobs/messages", "{\"a\":1}", &r), 201);
+		cr_assert_eq(th_call(&ht_srv, "POST", "/v1/queues/jobs/messages", "{\"a\":1}", &r), 201);
 		th_resp_free(&r);
 	}
-	cr_assert_eq(th_call(&srv, "POST", "/v1/queues/jobs/messages/pop", NULL, &r), 200);
+	cr_assert_eq(th_call(&ht_srv, "POST", "/v1/queues/jobs/messages/pop", NULL, &r), 200);
 	th_resp_free(&r);
-	cr_assert_eq(th_stop(&srv, SIGTERM), 0);
+	cr_assert_eq(th_stop(&ht_srv, SIGTERM), 0);
 	/* 3 data records and a pop; the popped message's 2 records are dead, and the header page. */
 	expect_verify(NULL, 0,
 		      (const char *const[]){ "data dir ", ": 1 queues\n",
@@ -168,37 +134,37 @@ Test(http_verify, clean_dir_written_by_mmqd_exits_0_with_figures, .init = setup,
 					     "result: clean\n", NULL });
 }
 
-Test(http_verify, refuses_while_mmqd_runs, .init = setup, .fini = teardown)
+Test(verify, refuses_while_mmqd_runs, .init = ht_setup, .fini = ht_stop)
 {
-	cr_assert(th_start(&srv, NULL));
+	cr_assert(th_start(&ht_srv, NULL));
 	expect_verify(NULL, 2,
 		      (const char *const[]){ "is in use by a running mmqd; stop it first", NULL });
 	expect_verify((const char *const[]){ "--repair", NULL }, 2,
 		      (const char *const[]){ "is in use by a running mmqd", NULL });
-	cr_assert_eq(th_stop(&srv, SIGTERM), 0, "the server was not disturbed");
+	cr_assert_eq(th_stop(&ht_srv, SIGTERM), 0, "the server was not disturbed");
 	expect_verify(NULL, 0, (const char *const[]){ "result: clean\n", NULL });
 }
 
-Test(http_verify, usage_errors_exit_2, .init = setup, .fini = teardown)
+Test(verify, usage_errors_exit_2, .init = ht_setup, .fini = ht_stop)
 {
 	char *out = NULL;
 
-	cr_assert_eq(run_verify(srv.data, (const char *const[]){ "--bogus", NULL }, &out), 2);
+	cr_assert_eq(run_verify(ht_srv.data, (const char *const[]){ "--bogus", NULL }, &out), 2);
 	cr_assert_not_null(strstr(out, "unknown option \"--bogus\""), "%s", out);
 	free(out);
 	cr_assert_eq(run_verify(NULL, (const char *const[]){ "--data-dir", NULL }, &out), 2);
 	cr_assert_not_null(strstr(out, "missing value for \"--data-dir\""), "%s", out);
 	free(out);
-	cr_assert_eq(run_verify(srv.data, NULL, &out), 2, "a missing data dir is not created");
+	cr_assert_eq(run_verify(ht_srv.data, NULL, &out), 2, "a missing data dir is not created");
 	cr_assert_not_null(strstr(out, "No such file or directory"), "%s", out);
-	cr_assert_eq(tu_exists(srv.data), 0);
+	cr_assert_eq(tu_exists(ht_srv.data), 0);
 	free(out);
 	cr_assert_eq(run_verify(NULL, (const char *const[]){ "--help", NULL }, &out), 0);
 	cr_assert_not_null(strstr(out, "Usage: mmqd verify [--data-dir DIR] [--repair]"), "%s", out);
 	free(out);
 }
 
-Test(http_verify, clean_dir_with_several_segments_exits_0, .init = setup, .fini = teardown)
+Test(verify, clean_dir_with_several_segments_exits_0, .init = ht_setup, .fini = ht_stop)
 {
 	size_t n = 0;
 
@@ -214,8 +180,8 @@ Test(http_verify, clean_dir_with_several_segments_exits_0, .init = setup, .fini 
 					     "result: clean\n", NULL });
 }
 
-Test(http_verify, garbled_bytes_after_the_last_record_are_a_torn_tail, .init = setup,
-     .fini = teardown)
+Test(verify, garbled_bytes_after_the_last_record_are_a_torn_tail, .init = ht_setup,
+     .fini = ht_stop)
 {
 	struct tu_record rec[64];
 	char *seg, at[128], garbage[16] = "garbage!garbage";
@@ -250,7 +216,7 @@ Test(http_verify, garbled_bytes_after_the_last_record_are_a_torn_tail, .init = s
 	free(seg);
 }
 
-Test(http_verify, truncated_last_record_is_cut_by_repair, .init = setup, .fini = teardown)
+Test(verify, truncated_last_record_is_cut_by_repair, .init = ht_setup, .fini = ht_stop)
 {
 	struct tu_record rec[64];
 	char *seg, at[128];
@@ -275,8 +241,8 @@ Test(http_verify, truncated_last_record_is_cut_by_repair, .init = setup, .fini =
 	free(seg);
 }
 
-Test(http_verify, damaged_segment_header_is_moved_aside_by_repair, .init = setup,
-     .fini = teardown)
+Test(verify, damaged_segment_header_is_moved_aside_by_repair, .init = ht_setup,
+     .fini = ht_stop)
 {
 	struct tu_record rec[64];
 	char *seg, at[128], *aside;
@@ -305,8 +271,8 @@ Test(http_verify, damaged_segment_header_is_moved_aside_by_repair, .init = setup
 	free(seg);
 }
 
-Test(http_verify, damaged_record_in_an_earlier_segment_cannot_be_repaired, .init = setup,
-     .fini = teardown)
+Test(verify, damaged_record_in_an_earlier_segment_cannot_be_repaired, .init = ht_setup,
+     .fini = ht_stop)
 {
 	struct tu_record rec[64];
 	char *seg, at[160];
