@@ -286,9 +286,11 @@ install-systemd:
 		>$(DESTDIR)/etc/systemd/system/mmqd.service
 	chmod 0644 $(DESTDIR)/etc/systemd/system/mmqd.service
 
+# clang-format with .clang-format; make format FORMAT_FILES="queue/ops.c api/http.c" formats only those.
+FORMAT_FILES ?= $(wildcard queue/*.[ch] api/*.[ch] server/*.[ch] tests/*.[ch] bench/*.c)
 format:
 	$(call ensure,clang-format,command -v clang-format >/dev/null 2>&1,clang-format)
-	clang-format -i $(wildcard queue/*.[ch] api/*.[ch] server/*.[ch] tests/*.[ch] bench/*.c)
+	clang-format -i $(FORMAT_FILES)
 
 clean:
 	rm -rf build build-*

@@ -1,4 +1,4 @@
-/* httptest.h: request helpers shared by the Criterion HTTP suites (test_http_*.c): one mmqd per test, requests asserted with Criterion, bodies parsed with cJSON. */
+/* httptest.h: the server fixture and request helpers of the Criterion suites that run mmqd: one mmqd per test, requests asserted with Criterion, bodies parsed with cJSON. */
 #ifndef MMQ_HTTPTEST_H
 #define MMQ_HTTPTEST_H
 
