@@ -39,11 +39,13 @@ have_pc = command -v pkg-config >/dev/null 2>&1 && pkg-config --exists $(1) 2>/d
 have_tools = for t in $(1); do command -v $$t >/dev/null 2>&1 || exit 1; done
 
 # The cluster test and benchmark (tests/cluster/, bench/bench_cluster.sh) run Debian's nginx in
-# front of mmqd nodes; the test reads JSON with jq and YAML with python3-yaml (make cluster-deps;
-# the benchmark adds wrk).
-CLUSTER_DEPS_PKGS := nginx curl jq python3-yaml prometheus
+# front of mmqd nodes; the test reads JSON with jq and YAML with python3-yaml, and checks the
+# compose file with docker-compose, offline, so without the Docker engine it recommends (make
+# cluster-deps; the benchmark adds wrk).
+CLUSTER_DEPS_PKGS := --no-install-recommends nginx curl jq python3-yaml prometheus docker-compose
 CLUSTER_DEPS_CHECK := [ -x /usr/sbin/nginx ] && command -v curl >/dev/null && command -v jq >/dev/null && \
-  command -v promtool >/dev/null && python3 -c 'import yaml' 2>/dev/null
+  command -v promtool >/dev/null && python3 -c 'import yaml' 2>/dev/null && \
+  { command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1; }
 
 WARN := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wvla -Werror
