@@ -89,6 +89,10 @@ static const struct numeric_setting {
 	  offsetof(struct queue_settings, lease_seconds), sizeof(uint32_t) },
 	{ "max_deliveries", QUEUE_SET_MAX_DELIVERIES, 0, UINT32_MAX,
 	  offsetof(struct queue_settings, max_deliveries), sizeof(uint32_t) },
+	{ "delay_seconds", QUEUE_SET_DELAY_SECONDS, 0, QUEUE_DELAY_SECONDS_MAX,
+	  offsetof(struct queue_settings, delay_seconds), sizeof(uint32_t) },
+	{ "receive_wait_seconds", QUEUE_SET_RECEIVE_WAIT_SECONDS, 0, QUEUE_RECEIVE_WAIT_SECONDS_MAX,
+	  offsetof(struct queue_settings, receive_wait_seconds), sizeof(uint32_t) },
 };
 
 #define NUMERIC_SETTINGS (sizeof(numeric_settings) / sizeof(numeric_settings[0]))

@@ -16,6 +16,10 @@ static enum queue_err merge(struct queue_settings *s, const struct queue_setting
 		s->lease_seconds = in->lease_seconds;
 	if (mask & QUEUE_SET_MAX_DELIVERIES)
 		s->max_deliveries = in->max_deliveries;
+	if (mask & QUEUE_SET_DELAY_SECONDS)
+		s->delay_seconds = in->delay_seconds;
+	if (mask & QUEUE_SET_RECEIVE_WAIT_SECONDS)
+		s->receive_wait_seconds = in->receive_wait_seconds;
 	if (mask & QUEUE_SET_DEAD_LETTER) {
 		if (in->dead_letter[0] != '\0' && !queue_name_valid(in->dead_letter))
 			return QUEUE_BADARG;
@@ -26,6 +30,9 @@ static enum queue_err merge(struct queue_settings *s, const struct queue_setting
 	if (s->lease_seconds == 0 || s->lease_seconds > QUEUE_LEASE_SECONDS_MAX)
 		return QUEUE_BADARG;
 	if (s->max_deliveries > 0 && s->dead_letter[0] == '\0')
+		return QUEUE_BADARG;
+	if (s->delay_seconds > QUEUE_DELAY_SECONDS_MAX ||
+	    s->receive_wait_seconds > QUEUE_RECEIVE_WAIT_SECONDS_MAX)
 		return QUEUE_BADARG;
 	if (strcmp(s->dead_letter, name) == 0)
 		return QUEUE_BADARG;
@@ -93,6 +100,7 @@ enum queue_err queue_put_settings(struct queue_store *st, const char *name,
 	if (err == QUEUE_NOTFOUND) {
 		queue_settings_default(&s);
 		err = merge(&s, in, mask, name);
+		s.created_ms = s.modified_ms = store_now(st);
 		if (err == QUEUE_OK)
 			err = store_create(st, name, &s, &q);
 		if (err == QUEUE_OK) {
@@ -110,6 +118,7 @@ enum queue_err queue_put_settings(struct queue_store *st, const char *name,
 	s = q->meta.settings;
 	err = q->deleted ? QUEUE_NOTFOUND : merge(&s, in, mask, name);
 	if (err == QUEUE_OK) {
+		s.modified_ms = store_now(st);
 		struct queue_settings old = q->meta.settings;
 		q->meta.settings = s;
 		err = meta_store(q->metafd, &q->meta);

@@ -26,6 +26,11 @@ enum {
 	M_DLQ = 66,	/* 64 bytes */
 	M_RP_SEQ = 136,
 	M_TOTALS = 144, /* TOTAL_COUNT x u64 */
+	/* Since meta version 2; zero in version 1 slots, which read as these defaults. */
+	M_DELAY = 512,
+	M_RECEIVE_WAIT = 516,
+	M_CREATED = 520,
+	M_MODIFIED = 528,
 	M_CRC = META_SLOT_BYTES - 4
 };
 
@@ -33,7 +38,7 @@ static void meta_encode(uint8_t *s, const struct meta *m)
 {
 	memset(s, 0, META_SLOT_BYTES);
 	le_put32(s + M_MAGIC, META_MAGIC);
-	le_put32(s + M_VERSION, FORMAT_VERSION);
+	le_put32(s + M_VERSION, META_VERSION);
 	le_put64(s + M_GEN, m->generation);
 	le_put64(s + M_MAX_BYTES, m->settings.max_bytes);
 	le_put32(s + M_MAX_MSG, m->settings.max_message_bytes);
@@ -50,12 +55,19 @@ static void meta_encode(uint8_t *s, const struct meta *m)
 	memcpy(s + M_DLQ, m->settings.dead_letter, dlq);
 	for (int i = 0; i < TOTAL_COUNT; i++)
 		le_put64(s + M_TOTALS + 8 * i, m->totals[i]);
+	le_put32(s + M_DELAY, m->settings.delay_seconds);
+	le_put32(s + M_RECEIVE_WAIT, m->settings.receive_wait_seconds);
+	le_put64(s + M_CREATED, m->settings.created_ms);
+	le_put64(s + M_MODIFIED, m->settings.modified_ms);
 	le_put32(s + M_CRC, crc32c(0, s, M_CRC));
 }
 
 static bool meta_decode(const uint8_t *s, struct meta *m)
 {
-	if (le_get32(s + M_MAGIC) != META_MAGIC || le_get32(s + M_VERSION) != FORMAT_VERSION)
+	uint32_t version = le_get32(s + M_VERSION);
+
+	/* Version 1 slots lack the fields from M_DELAY on; their zero bytes there read as the defaults. */
+	if (le_get32(s + M_MAGIC) != META_MAGIC || (version != 1 && version != META_VERSION))
 		return false;
 	if (le_get32(s + M_CRC) != crc32c(0, s, M_CRC) || s[M_DLQ_LEN] > QUEUE_NAME_MAX)
 		return false;
@@ -75,6 +87,10 @@ static bool meta_decode(const uint8_t *s, struct meta *m)
 	m->settings.dead_letter[s[M_DLQ_LEN]] = '\0';
 	for (int i = 0; i < TOTAL_COUNT; i++)
 		m->totals[i] = le_get64(s + M_TOTALS + 8 * i);
+	m->settings.delay_seconds = le_get32(s + M_DELAY);
+	m->settings.receive_wait_seconds = le_get32(s + M_RECEIVE_WAIT);
+	m->settings.created_ms = le_get64(s + M_CREATED);
+	m->settings.modified_ms = le_get64(s + M_MODIFIED);
 	return true;
 }
 

@@ -8,6 +8,8 @@
 #include "queue.h"
 
 #define META_MAGIC 0x4D514D4Du /* "MMQM" */
+/* Version 2 added the delay, receive wait and timestamps; version 1 slots are still read. */
+#define META_VERSION 2u
 #define META_SLOT_BYTES 4096u
 #define META_FILE_BYTES (2u * META_SLOT_BYTES)
 

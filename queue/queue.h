@@ -152,13 +152,26 @@ void queue_store_stats(struct queue_store *store, struct queue_store_stats *out)
 /* queue_name_valid says whether name is 1..64 characters of [A-Za-z0-9_-]. */
 bool queue_name_valid(const char *name);
 
-/* Queue settings. Defaults: unlimited, 1048576, 30, 0, "". */
+#define QUEUE_DELAY_SECONDS_MAX 900u
+#define QUEUE_RECEIVE_WAIT_SECONDS_MAX 20u
+
+/* Queue settings. Defaults: unlimited, 1048576, 30, 0, "", 0, 0. */
 struct queue_settings {
 	uint64_t max_bytes;	    /* payload bytes the queue may hold; 0 = unlimited */
 	uint32_t max_message_bytes; /* 1 .. 1 GiB */
 	uint32_t lease_seconds;	    /* 1 .. 43200 */
 	uint32_t max_deliveries;    /* 0 = unlimited */
 	char dead_letter[QUEUE_NAME_MAX + 1]; /* "" = none */
+	/*
+	 * Kept for the HTTP layer, which applies them (the engine only stores
+	 * them): the default delay of a new message, 0 .. 900 seconds, and the
+	 * default wait of a receive, 0 .. 20 seconds.
+	 */
+	uint32_t delay_seconds;
+	uint32_t receive_wait_seconds;
+	/* Set by the engine, never by the caller: when the queue was created and its settings last changed. */
+	uint64_t created_ms;
+	uint64_t modified_ms;
 };
 
 /* Bits of queue_set: which fields of a settings change apply. */
@@ -167,7 +180,9 @@ enum {
 	QUEUE_SET_MAX_MESSAGE_BYTES = 1u << 1,
 	QUEUE_SET_LEASE_SECONDS = 1u << 2,
 	QUEUE_SET_MAX_DELIVERIES = 1u << 3,
-	QUEUE_SET_DEAD_LETTER = 1u << 4
+	QUEUE_SET_DEAD_LETTER = 1u << 4,
+	QUEUE_SET_DELAY_SECONDS = 1u << 5,
+	QUEUE_SET_RECEIVE_WAIT_SECONDS = 1u << 6
 };
 
 /* queue_settings_default fills *s with the default settings. This function can't fail. */
@@ -202,7 +217,9 @@ struct queue_stats {
 /*
  * queue_put_settings creates queue name with the defaults overridden by the
  * fields of *s named in mask, or changes those fields of an existing queue.
- * *created (may be NULL) says which. s may be NULL when mask is 0. Errors:
+ * *created (may be NULL) says which. created_ms is set at creation and
+ * modified_ms at creation and at every change, from the store's clock; the
+ * caller's values of both are ignored. s may be NULL when mask is 0. Errors:
  * QUEUE_BADNAME, QUEUE_BADARG (a value out of range, a bad dead_letter name,
  * a queue naming itself, or max_deliveries > 0 without dead_letter),
  * QUEUE_DISKFULL, QUEUE_IO, QUEUE_NOMEM.
