@@ -17,8 +17,8 @@ BUILD ?= build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
 # reading the answer), `make bench-deps` for the SQLite baseline, `make fuzz-deps` for clang.
 # Every object and program depends on the right one (order-only), so `make`, `make run` and
 # `make test` install what they miss as root, or print the exact apt-get command and stop.
-DEPS_PKGS := pkg-config libmicrohttpd-dev libcjson-dev
-DEPS_PC := libmicrohttpd libcjson
+DEPS_PKGS := pkg-config libmicrohttpd-dev libcjson-dev nettle-dev
+DEPS_PC := libmicrohttpd libcjson nettle
 TEST_DEPS_PKGS := libcriterion-dev libcurl4-openssl-dev prometheus openssl systemd nodejs python3
 TEST_DEPS_PC := criterion libcurl
 TEST_DEPS_TOOLS := promtool prometheus openssl systemd-analyze /usr/bin/node /usr/bin/python3
@@ -64,6 +64,9 @@ MHD_CFLAGS = $(call pc_cflags,libmicrohttpd)
 MHD_LIBS = $(call pc_libs,libmicrohttpd)
 CJSON_CFLAGS = $(call pc_cflags,libcjson)
 CJSON_LIBS = $(call pc_libs,libcjson)
+# nettle: MD5 and base64 for the SQS endpoint (api/sqs_message.c); api/ only.
+NETTLE_CFLAGS = $(call pc_cflags,nettle)
+NETTLE_LIBS = $(call pc_libs,nettle)
 CRITERION_CFLAGS = $(call pc_cflags,criterion)
 CRITERION_LIBS = $(call pc_libs,criterion)
 CURL_CFLAGS = $(call pc_cflags,libcurl)
@@ -118,7 +121,7 @@ $(BUILD)/queue/%.o: queue/%.c | deps
 
 $(BUILD)/api/%.o: api/%.c | deps
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(MHD_CFLAGS) $(CJSON_CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(MHD_CFLAGS) $(CJSON_CFLAGS) $(NETTLE_CFLAGS) -c $< -o $@
 
 $(BUILD)/server/%.o: server/%.c | deps
 	@mkdir -p $(@D)
@@ -139,13 +142,13 @@ $(API_LIB): $(API_OBJ)
 	$(AR) rcs $@ $^
 
 $(MMQD): $(SERVER_OBJ) $(API_LIB) $(QUEUE_LIB)
-	$(CC) $(LDFLAGS) $^ $(MHD_LIBS) $(CJSON_LIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(MHD_LIBS) $(CJSON_LIBS) $(NETTLE_LIBS) -o $@
 
 $(QUEUE_TESTS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(QUEUE_TEST_OBJ) $(TEST_UTIL_OBJ) $(QUEUE_LIB)
 	$(CC) $(LDFLAGS) $^ $(CRITERION_LIBS) -o $@
 
 $(HTTP_TESTS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL_OBJ) $(HTTP_UTIL_OBJ) $(HTTP_TEST_OBJ) $(API_LIB) $(QUEUE_LIB)
-	$(CC) $(LDFLAGS) $^ $(CRITERION_LIBS) $(CURL_LIBS) $(CJSON_LIBS) $(MHD_LIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(CRITERION_LIBS) $(CURL_LIBS) $(CJSON_LIBS) $(MHD_LIBS) $(NETTLE_LIBS) -o $@
 
 $(BENCH_QUEUE): $(BUILD)/bench/bench_queue.o $(BUILD)/bench/bench_sqlite.o $(QUEUE_LIB)
 	$(CC) $(LDFLAGS) $^ $(SQLITE_LIBS) -o $@
@@ -247,14 +250,14 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/fu
 $(FUZZ_DIR)/%.o: %.c | fuzz-deps
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(if $(filter queue/%,$<),,$(MHD_CFLAGS) $(CJSON_CFLAGS)) \
-		-c $< -o $@
+		$(if $(filter queue/%,$<),,$(NETTLE_CFLAGS)) -c $< -o $@
 
 $(FUZZ_DIR)/fuzz_recovery: $(FUZZ_DIR)/tests/fuzz/fuzz_recovery.o $(FUZZ_UTIL_OBJ) $(FUZZ_QUEUE_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@
 
 $(FUZZ_DIR)/fuzz_request: $(FUZZ_DIR)/tests/fuzz/fuzz_request.o $(FUZZ_UTIL_OBJ) $(FUZZ_API_OBJ) \
 		$(FUZZ_QUEUE_OBJ)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ $(MHD_LIBS) $(CJSON_LIBS) -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ $(MHD_LIBS) $(CJSON_LIBS) $(NETTLE_LIBS) -o $@
 
 fuzz-build: $(FUZZ_TARGETS)
 

@@ -27,6 +27,11 @@ struct api_config {
 	unsigned connection_timeout;  /* seconds an idle or stalled connection may live; 0 = none */
 	size_t max_body_bytes;	      /* largest batch request body */
 	const char *auth_token;	      /* NULL or "" means no authentication */
+	/*
+	 * With auth_token: the access key SQS requests must name in their
+	 * AWS4-HMAC-SHA256 Authorization header; NULL or "" means auth_token itself.
+	 */
+	const char *sqs_access_key;
 	api_log_fn log;		      /* NULL means no logging */
 	/* Serve HTTPS with this certificate chain and private key (PEM text); both NULL: plain HTTP. */
 	const char *tls_cert_pem;

@@ -34,6 +34,7 @@ static const struct api_error_info errors[API_E_COUNT] = {
 				"The queue cannot make changes durable and takes no more writes." },
 	[API_E_SHUTTING_DOWN] = { 503, "shutting_down", "The server is shutting down." },
 	[API_E_INTERNAL] = { 500, "internal_error", "The server could not complete the request." },
+	[API_E_SQS_DENIED] = { 403, "access_denied", "The request does not name the configured access key." },
 };
 
 /* What each engine error answers as; errors a request cannot meet answer as internal errors. */

@@ -71,6 +71,7 @@ static enum api_error setup_body(struct api_req *req)
 		body_init(&req->body, message_limit(req), true);
 		return API_E_MESSAGE_TOO_LARGE;
 	case API_BODY_BATCH:
+	case API_BODY_SQS:
 		body_init(&req->body, req->srv->max_body_bytes, true);
 		return API_E_REQUEST_TOO_LARGE;
 	case API_BODY_SETTINGS:
@@ -139,13 +140,20 @@ static void req_begin(struct api_req *req, const char *method, const char *url)
 	enum api_error too_large;
 	const char *cl;
 
-	if (atomic_load(&srv->stopping))
+	if (atomic_load(&srv->stopping)) {
 		req->early = API_E_SHUTTING_DOWN;
-	else if (srv->auth_token != NULL && strcmp(url, "/healthz") != 0 && !auth_ok(req))
-		req->early = API_E_UNAUTHORIZED;
-	else
-		req->early = api_route_find(method, req->raw_path, &req->route, &req->path,
-					    req->allow, sizeof(req->allow));
+	} else {
+		enum api_error found = api_route_find(method, req->raw_path, &req->route, &req->path,
+						      req->allow, sizeof(req->allow));
+		/* SQS clients authenticate the AWS way; everything else with the bearer token. */
+		bool sqs = req->route != NULL && req->route->body == API_BODY_SQS;
+
+		if (srv->auth_token != NULL && strcmp(url, "/healthz") != 0 &&
+		    !(sqs ? api_sqs_auth_ok(req) : auth_ok(req)))
+			req->early = sqs ? API_E_SQS_DENIED : API_E_UNAUTHORIZED;
+		else
+			req->early = found;
+	}
 	if (req->early == API_E_NONE && req->route->body == API_BODY_MESSAGE && !req->path.queue_ok)
 		req->early = API_E_INVALID_QUEUE_NAME;
 	too_large = setup_body(req);
@@ -238,6 +246,7 @@ static void req_free(struct api_req *req)
 
 	api_longpoll_cleanup(req);
 	api_linger_start(&srv->linger, req->linger_fd);
+	api_sqs_free(req->sqs);
 	body_free(&req->body);
 	jb_free(&req->pend);
 	/*
@@ -480,6 +489,7 @@ static void server_free(struct api_server *srv)
 	if (srv->auth_token != NULL)
 		memset(srv->auth_token, 0, srv->auth_len);
 	free(srv->auth_token);
+	free(srv->sqs_access_key);
 	if (srv->tls_key != NULL)
 		memset(srv->tls_key, 0, strlen(srv->tls_key));
 	free(srv->tls_key);
@@ -513,7 +523,13 @@ bool api_start(struct queue_store *store, const struct api_config *cfg, struct a
 		if (srv->auth_token == NULL)
 			goto nomem;
 		srv->auth_len = strlen(srv->auth_token);
+		srv->sqs_access_key = strdup(cfg->sqs_access_key != NULL && cfg->sqs_access_key[0] != '\0'
+						     ? cfg->sqs_access_key
+						     : cfg->auth_token);
+		if (srv->sqs_access_key == NULL)
+			goto nomem;
 	}
+	srv->tls = cfg->tls_cert_pem != NULL;
 	if (!api_metrics_init(&srv->metrics, api_route_count()))
 		goto nomem;
 	if (!start_daemon(srv, cfg, err, errlen))

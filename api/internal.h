@@ -34,6 +34,7 @@ enum api_error {
 	API_E_UNAVAILABLE,
 	API_E_SHUTTING_DOWN,
 	API_E_INTERNAL,
+	API_E_SQS_DENIED, /* an SQS request without the configured access key (answered the SQS way) */
 	API_E_COUNT
 };
 
@@ -57,6 +58,7 @@ enum api_step {
 };
 
 struct api_req;
+struct sqs_call;
 
 /* An api_handler_fn serves one request (or continues it after a suspension). */
 typedef enum api_step (*api_handler_fn)(struct api_req *req);
@@ -66,10 +68,13 @@ enum api_body_kind {
 	API_BODY_IGNORE,   /* read and dropped */
 	API_BODY_MESSAGE,  /* one payload, capped at the queue's max_message_bytes */
 	API_BODY_BATCH,	   /* a batch, capped at --max-body-bytes */
-	API_BODY_SETTINGS  /* queue settings, capped at API_SETTINGS_BODY_MAX */
+	API_BODY_SETTINGS, /* queue settings, capped at API_SETTINGS_BODY_MAX */
+	API_BODY_SQS	   /* an Amazon SQS request, capped at --max-body-bytes; errors answer the SQS way */
 };
 
 #define API_SETTINGS_BODY_MAX 65536u
+/* The account segment of SQS queue URLs: http://host/000000000000/<queue>. */
+#define SQS_ACCOUNT_PATH "000000000000"
 #define API_IGNORED_BODY_MAX 65536u
 /* How many bytes past its cap a body is read and dropped before the connection is closed. */
 #define API_DISCARD_MAX (64u << 20)
@@ -135,6 +140,8 @@ struct api_server {
 	size_t max_body_bytes;
 	char *auth_token; /* NULL: no authentication */
 	size_t auth_len;
+	char *sqs_access_key; /* with auth_token: the access key SQS requests must name */
+	bool tls;	      /* serving HTTPS: queue URLs say https */
 	api_log_fn log;
 	struct api_timer timer;
 	struct api_linger linger;
@@ -200,9 +207,11 @@ struct api_req {
 	bool suspended;
 	enum queue_err durable_err;
 
-	/* The answer held back until a change is durable. */
+	/* The answer held back until a change is durable, its type and extra headers (NULL: JSON, none). */
 	unsigned pend_status;
 	struct jbuf pend;
+	const char *pend_type;
+	const char *const *pend_headers;
 
 	/* Long polls. heap_pos and in_heap are guarded by the timer's lock. */
 	struct queue_watch *watch;
@@ -214,6 +223,15 @@ struct api_req {
 	bool lease;
 	size_t limit;
 	uint64_t ttl_ms;
+	/* How a long poll answers (NULL: the v1 message list); it owns m and the ticket. */
+	enum api_step (*poll_finish)(struct api_req *req, struct queue_msgs *m,
+				     struct queue_ticket *ticket);
+
+	/* Durability waits over several tickets (api_respond_durable_n). */
+	atomic_uint durable_left;
+
+	/* An Amazon SQS request's state (sqs_*.c); NULL on other routes. Freed with the request. */
+	struct sqs_call *sqs;
 
 	/* The path as the client sent it, percent-escapes and all: the router decodes each segment. */
 	char raw_path[];
@@ -245,6 +263,20 @@ enum api_step api_respond_queue_err(struct api_req *req, enum queue_err err, con
  */
 enum api_step api_respond_durable(struct api_req *req, struct queue_ticket *ticket, unsigned status,
 				  struct jbuf *body);
+
+/*
+ * api_respond_durable_n is api_respond_durable for the changes of n tickets
+ * (taken over; n may be 0): it answers once all are durable.
+ */
+enum api_step api_respond_durable_n(struct api_req *req, struct queue_ticket *tickets, size_t n,
+				    unsigned status, struct jbuf *body);
+
+/*
+ * api_respond_body queues status with body (taken over) as a response of
+ * content type type, with the extra headers (name, value pairs, NULL-terminated; may be NULL).
+ */
+enum api_step api_respond_body(struct api_req *req, unsigned status, struct jbuf *body,
+			       const char *type, const char *const *headers);
 
 /*
  * api_ticket_drop hands a ticket nobody waits for back to the engine (after a
@@ -309,6 +341,24 @@ enum api_step api_h_lease(struct api_req *req);
 enum api_step api_h_ack(struct api_req *req);
 enum api_step api_h_release(struct api_req *req);
 enum api_step api_h_extend(struct api_req *req);
+enum api_step api_h_sqs(struct api_req *req);
+
+/* api_sqs_error answers e on an SQS route the SQS way (sqs_router.c). */
+enum api_step api_sqs_error(struct api_req *req, enum api_error e);
+
+/* api_sqs_auth_ok says whether an SQS request names the configured access key (sqs_router.c). */
+bool api_sqs_auth_ok(struct api_req *req);
+
+/* api_sqs_free frees an SQS request's state. api_sqs_free(NULL) is a no-op. */
+void api_sqs_free(struct sqs_call *c);
+
+/*
+ * api_longpoll_start pops (lease false) or leases up to limit messages of
+ * req->path.queue, waiting up to wait_ms for one; ttl_ms as queue_lease's.
+ * It answers through req->poll_finish when set (longpoll.c).
+ */
+enum api_step api_longpoll_start(struct api_req *req, bool lease, size_t limit, uint64_t ttl_ms,
+				 uint64_t wait_ms);
 
 /* api_metrics_init zeroes the counters of routes routes; false when out of memory. */
 bool api_metrics_init(struct api_metrics *m, size_t routes);

@@ -190,6 +190,8 @@ static enum api_step finish(struct api_req *req, struct queue_msgs *m, struct qu
 
 	/* No spurious wake may end the durability wait early. */
 	api_longpoll_cleanup(req);
+	if (req->poll_finish != NULL)
+		return req->poll_finish(req, m, ticket);
 	jb_init(&b);
 	jo_messages(&b, m, req->lease);
 	queue_msgs_free(m);
@@ -294,10 +296,16 @@ static enum api_step receive(struct api_req *req, bool lease)
 	    !api_param_u64(req, "wait", 0, WAIT_MAX_SECONDS, 0, &wait) ||
 	    (lease && !api_param_u64(req, "ttl", 1, QUEUE_LEASE_SECONDS_MAX, 0, &ttl)))
 		return api_respond_error(req, API_E_INVALID_PARAMETER);
+	return api_longpoll_start(req, lease, (size_t)limit, ttl * 1000u, wait * 1000u);
+}
+
+enum api_step api_longpoll_start(struct api_req *req, bool lease, size_t limit, uint64_t ttl_ms,
+				 uint64_t wait_ms)
+{
 	req->lease = lease;
-	req->limit = (size_t)limit;
-	req->ttl_ms = ttl * 1000u;
-	req->deadline_ms = api_mono_ms() + wait * 1000u;
+	req->limit = limit;
+	req->ttl_ms = ttl_ms;
+	req->deadline_ms = api_mono_ms() + wait_ms;
 	return attempt(req);
 }
 

@@ -67,14 +67,11 @@ static enum api_step queue_it(struct api_req *req, unsigned status, struct MHD_R
 	return API_STEP_DONE;
 }
 
-enum api_step api_respond(struct api_req *req, unsigned status, struct jbuf *body)
+enum api_step api_respond_body(struct api_req *req, unsigned status, struct jbuf *body,
+			       const char *type, const char *const *headers)
 {
 	struct MHD_Response *resp;
 
-	if (status == 204) {
-		jb_free(body);
-		return api_respond_empty(req, status);
-	}
 	if (body->oom) {
 		jb_free(body);
 		return api_respond_error(req, API_E_INTERNAL);
@@ -86,8 +83,19 @@ enum api_step api_respond(struct api_req *req, unsigned status, struct jbuf *bod
 		return queue_it(req, status, NULL);
 	}
 	jb_init(body);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	for (size_t i = 0; headers != NULL && headers[i] != NULL; i += 2)
+		MHD_add_response_header(resp, headers[i], headers[i + 1]);
 	return queue_it(req, status, resp);
+}
+
+enum api_step api_respond(struct api_req *req, unsigned status, struct jbuf *body)
+{
+	if (status == 204) {
+		jb_free(body);
+		return api_respond_empty(req, status);
+	}
+	return api_respond_body(req, status, body, JSON_TYPE, NULL);
 }
 
 enum api_step api_respond_empty(struct api_req *req, unsigned status)
@@ -101,6 +109,8 @@ enum api_step api_respond_error(struct api_req *req, enum api_error e)
 	const struct api_error_info *info = api_error_get(e);
 	struct jbuf b;
 
+	if (req->route != NULL && req->route->body == API_BODY_SQS)
+		return api_sqs_error(req, e);
 	jb_init(&b);
 	jo_error(&b, info->code, info->message);
 	if (b.oom) {
@@ -145,16 +155,21 @@ bool api_suspend(struct api_req *req)
 	return suspended;
 }
 
-/* on_durable runs, in an engine thread or at once, when the pending change is durable. */
+/*
+ * on_durable runs, in an engine thread or at once, when a pending change is
+ * durable; the last of a request's tickets wakes it. The first error is kept.
+ */
 static void on_durable(void *ctx, enum queue_err err)
 {
 	struct api_req *req = ctx;
 
 	/* Written before the wake; the lock in api_wake orders it for the handler thread. */
 	pthread_mutex_lock(&req->lock);
-	req->durable_err = err;
+	if (req->durable_err == QUEUE_OK)
+		req->durable_err = err;
 	pthread_mutex_unlock(&req->lock);
-	api_wake(req);
+	if (atomic_fetch_sub(&req->durable_left, 1) == 1)
+		api_wake(req);
 }
 
 /* durable_done sends the held-back answer, or 503 when the change could not be made durable. */
@@ -169,15 +184,18 @@ static enum api_step durable_done(struct api_req *req)
 		jb_free(&req->pend);
 		return api_respond_queue_err(req, err, "sync");
 	}
-	return api_respond(req, req->pend_status, &req->pend);
+	if (req->pend_status == 204 || req->pend_type == NULL)
+		return api_respond(req, req->pend_status, &req->pend);
+	return api_respond_body(req, req->pend_status, &req->pend, req->pend_type, req->pend_headers);
 }
 
-enum api_step api_respond_durable(struct api_req *req, struct queue_ticket *ticket, unsigned status,
-				  struct jbuf *body)
+enum api_step api_respond_durable_n(struct api_req *req, struct queue_ticket *tickets, size_t n,
+				    unsigned status, struct jbuf *body)
 {
-	/* Nothing to wait for (--sync interval or none, or nothing changed): answer now. */
-	if (ticket->queue == NULL)
-		return api_respond(req, status, body);
+	size_t waits = 0;
+
+	for (size_t i = 0; i < n; i++)
+		waits += tickets[i].queue != NULL;
 	req->pend_status = status;
 	req->pend = *body;
 	jb_init(body);
@@ -185,12 +203,25 @@ enum api_step api_respond_durable(struct api_req *req, struct queue_ticket *tick
 	req->woken = false;
 	req->durable_err = QUEUE_OK;
 	pthread_mutex_unlock(&req->lock);
-	queue_ticket_notify(ticket, on_durable, req);
+	/* Nothing to wait for (--sync interval or none, or nothing changed): answer now. */
+	if (waits == 0)
+		return durable_done(req);
+	atomic_store(&req->durable_left, (unsigned)waits);
+	for (size_t i = 0; i < n; i++) {
+		if (tickets[i].queue != NULL)
+			queue_ticket_notify(&tickets[i], on_durable, req);
+	}
 	if (api_suspend(req)) {
 		req->resume = durable_done;
 		return API_STEP_SUSPENDED;
 	}
 	return durable_done(req);
+}
+
+enum api_step api_respond_durable(struct api_req *req, struct queue_ticket *ticket, unsigned status,
+				  struct jbuf *body)
+{
+	return api_respond_durable_n(req, ticket, 1, status, body);
 }
 
 /* ignore_durable is the callback of a ticket whose change is reported elsewhere. */

@@ -44,6 +44,12 @@ static bool set_sync(struct srv_options *o, const char *v)
 	return queue_sync_parse(v, &o->sync);
 }
 
+static bool set_sqs_access_key(struct srv_options *o, const char *v)
+{
+	o->sqs_access_key = v[0] != '\0' ? v : NULL;
+	return true;
+}
+
 static bool set_log_level(struct srv_options *o, const char *v)
 {
 	return srv_log_level_parse(v, &o->log_level);
@@ -91,6 +97,9 @@ static const struct option_def {
 	  NUMBER(min_free_bytes, 0, 1ull << 50) },
 	{ "--auth-token-file", "MMQ_AUTH_TOKEN_FILE", "FILE", NULL,
 	  "file holding the bearer token every route but /healthz requires", FILE_NAME(auth_token_file) },
+	{ "--sqs-access-key", "MMQ_SQS_ACCESS_KEY", "KEY", NULL,
+	  "with an auth token: the AWS access key id SQS requests must sign with; default: the token",
+	  FUNC(set_sqs_access_key) },
 	{ "--max-connections", "MMQ_MAX_CONNECTIONS", "N", "1024",
 	  "open connections at once (1..1000000)", NUMBER(max_connections, 1, 1000000) },
 	{ "--connection-timeout", "MMQ_CONNECTION_TIMEOUT", "SECONDS", "30",

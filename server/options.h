@@ -23,6 +23,7 @@ struct srv_options {
 	uint64_t min_free_bytes;
 	const char *auth_token_file; /* NULL: none */
 	const char *auth_token;	     /* MMQ_AUTH_TOKEN, NULL: none */
+	const char *sqs_access_key;  /* NULL: SQS requests name the auth token as their access key */
 	unsigned max_connections;
 	unsigned connection_timeout;
 	const char *tls_cert_file; /* NULL: plain HTTP; set together with tls_key_file */
