@@ -177,17 +177,6 @@ void jo_stats(struct jbuf *b, const struct queue_stats *s, uint64_t now_ms)
 	field(b, "released_total", s->released_total, false);
 	field(b, "redelivered_total", s->redelivered_total, false);
 	field(b, "dead_lettered_total", s->dead_lettered_total, false);
-	/* Queues made before these times were kept have none: null. */
-	jb_lit(b, ",\"created_at\":");
-	if (s->settings.created_ms != 0)
-		jb_time(b, s->settings.created_ms);
-	else
-		jb_lit(b, "null");
-	jb_lit(b, ",\"modified_at\":");
-	if (s->settings.modified_ms != 0)
-		jb_time(b, s->settings.modified_ms);
-	else
-		jb_lit(b, "null");
 	jb_lit(b, ",\"settings\":{");
 	field(b, "max_bytes", s->settings.max_bytes, true);
 	field(b, "max_message_bytes", s->settings.max_message_bytes, false);
@@ -200,5 +189,17 @@ void jo_stats(struct jbuf *b, const struct queue_stats *s, uint64_t now_ms)
 		jb_str(b, s->settings.dead_letter);
 	else
 		jb_lit(b, "null");
-	jb_lit(b, "}}");
+	jb_lit(b, "}");
+	/* Queues made before these times were kept have none: null. */
+	jb_lit(b, ",\"created_at\":");
+	if (s->settings.created_ms != 0)
+		jb_time(b, s->settings.created_ms);
+	else
+		jb_lit(b, "null");
+	jb_lit(b, ",\"modified_at\":");
+	if (s->settings.modified_ms != 0)
+		jb_time(b, s->settings.modified_ms);
+	else
+		jb_lit(b, "null");
+	jb_lit(b, "}");
 }

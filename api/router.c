@@ -24,9 +24,11 @@ static const struct api_route routes[] = {
 	{ { "DELETE", "/v1/queues/{q}/messages/{id}" }, api_h_ack, API_BODY_IGNORE },
 	{ { "POST", "/v1/queues/{q}/messages/{id}/release" }, api_h_release, API_BODY_IGNORE },
 	{ { "POST", "/v1/queues/{q}/messages/{id}/extend" }, api_h_extend, API_BODY_IGNORE },
-	/* Amazon SQS (sqs_router.c): at the root, and at a queue's URL as older Query clients send. */
+	/*
+	 * Amazon SQS (sqs_router.c): POST at the root, and POST or GET at a queue's
+	 * URL as older Query clients send. GET / stays unknown (404).
+	 */
 	{ { "POST", "/" }, api_h_sqs, API_BODY_SQS },
-	{ { "GET", "/" }, api_h_sqs, API_BODY_SQS },
 	{ { "POST", "/" SQS_ACCOUNT_PATH "/{q}" }, api_h_sqs, API_BODY_SQS },
 	{ { "GET", "/" SQS_ACCOUNT_PATH "/{q}" }, api_h_sqs, API_BODY_SQS },
 };

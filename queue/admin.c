@@ -45,7 +45,10 @@ enum queue_err store_create(struct queue_store *st, const char *name, const stru
 	struct queue *q;
 	if (st->opts.max_queues > 0 && store_size(st) >= st->opts.max_queues)
 		return QUEUE_TOOMANY;
-	enum queue_err err = qf_create(st, name, s, &q);
+	/* Every queue knows when it was made, however it was (settings, enqueue, dead-lettering). */
+	struct queue_settings stamped = *s;
+	stamped.created_ms = stamped.modified_ms = store_now(st);
+	enum queue_err err = qf_create(st, name, &stamped, &q);
 	if (err != QUEUE_OK)
 		return err;
 	queue_ref(q); /* one reference for the table, one for the caller */
@@ -100,7 +103,6 @@ enum queue_err queue_put_settings(struct queue_store *st, const char *name,
 	if (err == QUEUE_NOTFOUND) {
 		queue_settings_default(&s);
 		err = merge(&s, in, mask, name);
-		s.created_ms = s.modified_ms = store_now(st);
 		if (err == QUEUE_OK)
 			err = store_create(st, name, &s, &q);
 		if (err == QUEUE_OK) {
