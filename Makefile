@@ -91,6 +91,7 @@ TEST_UTIL_OBJ := $(BUILD)/tests/testutil.o
 QUEUE_TEST_OBJ := $(BUILD)/tests/queuetest.o
 HTTP_UTIL_OBJ := $(BUILD)/tests/httputil.o
 HTTP_TEST_OBJ := $(BUILD)/tests/httptest.o
+SQS_TEST_OBJ := $(BUILD)/tests/sqstest.o
 QUEUE_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_queue_*.c))
 HTTP_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(filter-out tests/test_queue_%,$(wildcard tests/test_*.c)))
 BENCH_QUEUE := $(BUILD)/bench/bench_queue
@@ -147,7 +148,7 @@ $(MMQD): $(SERVER_OBJ) $(API_LIB) $(QUEUE_LIB)
 $(QUEUE_TESTS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(QUEUE_TEST_OBJ) $(TEST_UTIL_OBJ) $(QUEUE_LIB)
 	$(CC) $(LDFLAGS) $^ $(CRITERION_LIBS) -o $@
 
-$(HTTP_TESTS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL_OBJ) $(HTTP_UTIL_OBJ) $(HTTP_TEST_OBJ) $(API_LIB) $(QUEUE_LIB)
+$(HTTP_TESTS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL_OBJ) $(HTTP_UTIL_OBJ) $(HTTP_TEST_OBJ) $(SQS_TEST_OBJ) $(API_LIB) $(QUEUE_LIB)
 	$(CC) $(LDFLAGS) $^ $(CRITERION_LIBS) $(CURL_LIBS) $(CJSON_LIBS) $(MHD_LIBS) $(NETTLE_LIBS) -o $@
 
 $(BENCH_QUEUE): $(BUILD)/bench/bench_queue.o $(BUILD)/bench/bench_sqlite.o $(QUEUE_LIB)

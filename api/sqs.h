@@ -90,6 +90,7 @@ struct sqs_call {
 	/* ReceiveMessage: what to show of each message, kept for the end of the long poll. */
 	cJSON *attribute_names;
 	cJSON *message_attribute_names;
+	bool visible_now; /* VisibilityTimeout 0: each message is released as soon as it is received */
 };
 
 /* sqs_error_get returns the wire face of e. This function can't fail. */

@@ -116,26 +116,40 @@ static bool add_message(struct sqs_call *c, cJSON *list, const struct queue_msg 
 	return true;
 }
 
-/* receive_finish answers the long poll's messages (m may be NULL: none), once the leases are durable. */
+/*
+ * receive_finish answers the long poll's messages (m may be NULL: none), once
+ * the leases are durable. With VisibilityTimeout 0 each is released again at
+ * once, so the next receive may take it.
+ */
 static enum api_step receive_finish(struct api_req *req, struct queue_msgs *m,
 				    struct queue_ticket *ticket)
 {
 	struct sqs_call *c = req->sqs;
+	struct queue_ticket tickets[SQS_BATCH_MAX + 1];
+	size_t n = 0;
 	cJSON *list = NULL;
 	bool ok = true;
 
+	tickets[n++] = *ticket;
 	c->out = cJSON_CreateObject();
 	for (size_t i = 0; m != NULL && i < m->count && c->out != NULL && ok; i++) {
 		if (list == NULL)
 			list = cJSON_AddArrayToObject(c->out, "Messages");
 		ok = add_message(c, list, &m->items[i]);
+		if (ok && c->visible_now) {
+			tickets[n] = (struct queue_ticket){ NULL, 0 };
+			(void)queue_release(req->srv->store, c->queue, m->items[i].id, m->items[i].lease, 0,
+					    &tickets[n]);
+			n++;
+		}
 	}
 	queue_msgs_free(m);
 	if (c->out == NULL || !ok) {
-		api_ticket_drop(ticket);
+		for (size_t i = 0; i < n; i++)
+			api_ticket_drop(&tickets[i]);
 		return sqs_fail(c, SQS_E_INTERNAL, NULL);
 	}
-	return sqs_ok_durable(c, ticket, 1);
+	return sqs_ok_durable(c, tickets, n);
 }
 
 /* names_of returns the array parameter name of c (NULL when absent or not an array). */
@@ -179,7 +193,8 @@ enum api_step sqs_receive_message(struct sqs_call *c)
 	c->message_attribute_names = names_of(c, "MessageAttributeNames");
 	snprintf(c->req->path.queue, sizeof(c->req->path.queue), "%s", c->queue);
 	c->req->poll_finish = receive_finish;
-	/* A visibility timeout of 0 makes the message visible again at once: a lease of 1 ms. */
-	return api_longpoll_start(c->req, true, (size_t)max, vis == 0 ? 1u : (uint64_t)vis * 1000u,
+	c->visible_now = vis == 0;
+	return api_longpoll_start(c->req, true, (size_t)max,
+				  vis == 0 ? (uint64_t)c->settings.lease_seconds * 1000u : (uint64_t)vis * 1000u,
 				  (uint64_t)wait * 1000u);
 }
