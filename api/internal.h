@@ -79,11 +79,15 @@ enum api_body_kind {
 /* How many bytes past its cap a body is read and dropped before the connection is closed. */
 #define API_DISCARD_MAX (64u << 20)
 
+/* An api_error_fn answers error e for its route in that route's own shape. */
+typedef enum api_step (*api_error_fn)(struct api_req *req, enum api_error e);
+
 /* One row of the route table. info comes first so api_route_info() can hand it out. */
 struct api_route {
 	struct api_route_info info;
 	api_handler_fn handler;
 	enum api_body_kind body;
+	api_error_fn error; /* NULL: the v1 JSON error */
 };
 
 /* The HTTP statuses counted one by one in the metrics; anything else counts as "other". */

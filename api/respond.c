@@ -109,8 +109,8 @@ enum api_step api_respond_error(struct api_req *req, enum api_error e)
 	const struct api_error_info *info = api_error_get(e);
 	struct jbuf b;
 
-	if (req->route != NULL && req->route->body == API_BODY_SQS)
-		return api_sqs_error(req, e);
+	if (req->route != NULL && req->route->error != NULL)
+		return req->route->error(req, e);
 	jb_init(&b);
 	jo_error(&b, info->code, info->message);
 	if (b.oom) {

@@ -9,28 +9,28 @@
  * same position so "/messages/pop" is the pop route, not message "pop".
  */
 static const struct api_route routes[] = {
-	{ { "GET", "/healthz" }, api_h_healthz, API_BODY_IGNORE },
-	{ { "GET", "/metrics" }, api_h_metrics, API_BODY_IGNORE },
-	{ { "GET", "/v1/queues" }, api_h_list_queues, API_BODY_IGNORE },
-	{ { "PUT", "/v1/queues/{q}" }, api_h_put_queue, API_BODY_SETTINGS },
-	{ { "GET", "/v1/queues/{q}" }, api_h_get_queue, API_BODY_IGNORE },
-	{ { "DELETE", "/v1/queues/{q}" }, api_h_delete_queue, API_BODY_IGNORE },
-	{ { "POST", "/v1/queues/{q}/messages" }, api_h_enqueue, API_BODY_MESSAGE },
-	{ { "GET", "/v1/queues/{q}/messages" }, api_h_peek, API_BODY_IGNORE },
-	{ { "DELETE", "/v1/queues/{q}/messages" }, api_h_purge, API_BODY_IGNORE },
-	{ { "POST", "/v1/queues/{q}/messages/batch" }, api_h_batch, API_BODY_BATCH },
-	{ { "POST", "/v1/queues/{q}/messages/pop" }, api_h_pop, API_BODY_IGNORE },
-	{ { "POST", "/v1/queues/{q}/messages/lease" }, api_h_lease, API_BODY_IGNORE },
-	{ { "DELETE", "/v1/queues/{q}/messages/{id}" }, api_h_ack, API_BODY_IGNORE },
-	{ { "POST", "/v1/queues/{q}/messages/{id}/release" }, api_h_release, API_BODY_IGNORE },
-	{ { "POST", "/v1/queues/{q}/messages/{id}/extend" }, api_h_extend, API_BODY_IGNORE },
+	{ { "GET", "/healthz" }, api_h_healthz, API_BODY_IGNORE, NULL },
+	{ { "GET", "/metrics" }, api_h_metrics, API_BODY_IGNORE, NULL },
+	{ { "GET", "/v1/queues" }, api_h_list_queues, API_BODY_IGNORE, NULL },
+	{ { "PUT", "/v1/queues/{q}" }, api_h_put_queue, API_BODY_SETTINGS, NULL },
+	{ { "GET", "/v1/queues/{q}" }, api_h_get_queue, API_BODY_IGNORE, NULL },
+	{ { "DELETE", "/v1/queues/{q}" }, api_h_delete_queue, API_BODY_IGNORE, NULL },
+	{ { "POST", "/v1/queues/{q}/messages" }, api_h_enqueue, API_BODY_MESSAGE, NULL },
+	{ { "GET", "/v1/queues/{q}/messages" }, api_h_peek, API_BODY_IGNORE, NULL },
+	{ { "DELETE", "/v1/queues/{q}/messages" }, api_h_purge, API_BODY_IGNORE, NULL },
+	{ { "POST", "/v1/queues/{q}/messages/batch" }, api_h_batch, API_BODY_BATCH, NULL },
+	{ { "POST", "/v1/queues/{q}/messages/pop" }, api_h_pop, API_BODY_IGNORE, NULL },
+	{ { "POST", "/v1/queues/{q}/messages/lease" }, api_h_lease, API_BODY_IGNORE, NULL },
+	{ { "DELETE", "/v1/queues/{q}/messages/{id}" }, api_h_ack, API_BODY_IGNORE, NULL },
+	{ { "POST", "/v1/queues/{q}/messages/{id}/release" }, api_h_release, API_BODY_IGNORE, NULL },
+	{ { "POST", "/v1/queues/{q}/messages/{id}/extend" }, api_h_extend, API_BODY_IGNORE, NULL },
 	/*
 	 * Amazon SQS (sqs_router.c): POST at the root, and POST or GET at a queue's
 	 * URL as older Query clients send. GET / stays unknown (404).
 	 */
-	{ { "POST", "/" }, api_h_sqs, API_BODY_SQS },
-	{ { "POST", "/" SQS_ACCOUNT_PATH "/{q}" }, api_h_sqs, API_BODY_SQS },
-	{ { "GET", "/" SQS_ACCOUNT_PATH "/{q}" }, api_h_sqs, API_BODY_SQS },
+	{ { "POST", "/" }, api_h_sqs, API_BODY_SQS, api_sqs_error },
+	{ { "POST", "/" SQS_ACCOUNT_PATH "/{q}" }, api_h_sqs, API_BODY_SQS, api_sqs_error },
+	{ { "GET", "/" SQS_ACCOUNT_PATH "/{q}" }, api_h_sqs, API_BODY_SQS, api_sqs_error },
 };
 
 #define ROUTE_COUNT (sizeof(routes) / sizeof(routes[0]))

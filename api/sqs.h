@@ -93,6 +93,13 @@ struct sqs_call {
 	bool visible_now; /* VisibilityTimeout 0: each message is released as soon as it is received */
 };
 
+/*
+ * sqs_call_new makes the SQS state of req (req->sqs, freed with the request):
+ * its protocol from the headers, a request id, the origin of its queue URLs.
+ * NULL when out of memory.
+ */
+struct sqs_call *sqs_call_new(struct api_req *req);
+
 /* sqs_error_get returns the wire face of e. This function can't fail. */
 const struct sqs_error_info *sqs_error_get(enum sqs_err e);
 

@@ -1,4 +1,4 @@
-/* sqs_errors.c: the SQS error table, how engine and HTTP errors map onto it, and batch entry checks. */
+/* sqs_errors.c: the SQS error table, how engine and HTTP errors map onto it, parameter reading and batch entry checks. */
 #include <stdio.h>
 #include <string.h>
 
@@ -100,6 +100,52 @@ enum sqs_err sqs_error_from_api(enum api_error e)
 enum sqs_err sqs_error_from_queue(enum queue_err err)
 {
 	return sqs_error_from_api(api_error_from_queue(err));
+}
+
+const char *sqs_str(const cJSON *in, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, name);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+bool sqs_int_value(const cJSON *v, int64_t min, int64_t max, int64_t def, int64_t *out)
+{
+	int64_t n = 0;
+
+	if (v == NULL || cJSON_IsNull(v)) {
+		*out = def;
+		return true;
+	}
+	if (cJSON_IsNumber(v)) {
+		if (v->valuedouble != (double)(int64_t)v->valuedouble)
+			return false;
+		n = (int64_t)v->valuedouble;
+	} else if (cJSON_IsString(v)) {
+		const char *s = v->valuestring;
+		bool neg = *s == '-';
+		s += neg;
+		if (*s == '\0' || strlen(s) > 15)
+			return false;
+		for (; *s; s++) {
+			if (*s < '0' || *s > '9')
+				return false;
+			n = n * 10 + (*s - '0');
+		}
+		n = neg ? -n : n;
+	} else {
+		return false;
+	}
+	if (n < min || n > max)
+		return false;
+	*out = n;
+	return true;
+}
+
+bool sqs_int(const cJSON *obj, const char *name, int64_t min, int64_t max, int64_t def,
+	     int64_t *out)
+{
+	return sqs_int_value(cJSON_GetObjectItemCaseSensitive(obj, name), min, max, def, out);
 }
 
 /* batch_id_valid says whether id is 1 to 80 characters of [A-Za-z0-9_-]. */
