@@ -14,7 +14,8 @@ BUILD ?= build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
 # Makefile is read: `make deps` for building mmqd, `make test-deps` for the test suites (their
 # libraries and the tools they run: promtool and prometheus for metrics, openssl for TLS,
 # systemd-analyze, and Node and Debian's Python as clients that send a whole body before
-# reading the answer), `make bench-deps` for the SQLite baseline, `make fuzz-deps` for clang.
+# reading the answer), `make bench-deps` for the SQLite baseline, `make fuzz-deps` for clang,
+# `make cluster-deps` for nginx and the cluster test's tools.
 # Every object and program depends on the right one (order-only), so `make`, `make run` and
 # `make test` install what they miss as root, or print the exact apt-get command and stop.
 DEPS_PKGS := pkg-config libmicrohttpd-dev libcjson-dev nettle-dev
