@@ -21,14 +21,17 @@ static const char *header(struct api_req *req, const char *name)
  */
 static void request_id(char out[40])
 {
-	static atomic_uint_fast64_t counter;
-	static uint64_t boot;
+	static atomic_uint_fast64_t counter, boot;
 	uint64_t n = atomic_fetch_add(&counter, 1);
+	uint_fast64_t b = atomic_load(&boot);
 
-	if (boot == 0)
-		boot = api_now_ms();
-	snprintf(out, 40, "%08x-%04x-4%03x-a%03x-%012llx", (unsigned)(boot & 0xffffffffu),
-		 (unsigned)((boot >> 32) & 0xffffu), (unsigned)((n >> 48) & 0xfffu),
+	/* The first request sets the time; any thread may, the first store wins. */
+	if (b == 0) {
+		uint_fast64_t zero = 0, now = api_now_ms();
+		b = atomic_compare_exchange_strong(&boot, &zero, now) ? now : zero;
+	}
+	snprintf(out, 40, "%08x-%04x-4%03x-a%03x-%012llx", (unsigned)(b & 0xffffffffu),
+		 (unsigned)((b >> 32) & 0xffffu), (unsigned)((n >> 48) & 0xfffu),
 		 (unsigned)((n >> 36) & 0xfffu), (unsigned long long)(n & 0xffffffffffffull));
 }
 
