@@ -32,6 +32,8 @@ struct api_config {
 	 * AWS4-HMAC-SHA256 Authorization header; NULL or "" means auth_token itself.
 	 */
 	const char *sqs_access_key;
+	/* With auth_token: the secret key SQS signatures (SigV4) are verified with; NULL or "": not verified. */
+	const char *sqs_secret_key;
 	api_log_fn log;		      /* NULL means no logging */
 	/* Serve HTTPS with this certificate chain and private key (PEM text); both NULL: plain HTTP. */
 	const char *tls_cert_pem;

@@ -490,6 +490,9 @@ static void server_free(struct api_server *srv)
 		memset(srv->auth_token, 0, srv->auth_len);
 	free(srv->auth_token);
 	free(srv->sqs_access_key);
+	if (srv->sqs_secret_key != NULL)
+		memset(srv->sqs_secret_key, 0, strlen(srv->sqs_secret_key));
+	free(srv->sqs_secret_key);
 	if (srv->tls_key != NULL)
 		memset(srv->tls_key, 0, strlen(srv->tls_key));
 	free(srv->tls_key);
@@ -528,6 +531,11 @@ bool api_start(struct queue_store *store, const struct api_config *cfg, struct a
 						     : cfg->auth_token);
 		if (srv->sqs_access_key == NULL)
 			goto nomem;
+		if (cfg->sqs_secret_key != NULL && cfg->sqs_secret_key[0] != '\0') {
+			srv->sqs_secret_key = strdup(cfg->sqs_secret_key);
+			if (srv->sqs_secret_key == NULL)
+				goto nomem;
+		}
 	}
 	srv->tls = cfg->tls_cert_pem != NULL;
 	if (!api_metrics_init(&srv->metrics, api_route_count()))

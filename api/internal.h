@@ -145,6 +145,7 @@ struct api_server {
 	char *auth_token; /* NULL: no authentication */
 	size_t auth_len;
 	char *sqs_access_key; /* with auth_token: the access key SQS requests must name */
+	char *sqs_secret_key; /* with auth_token: verify SQS signatures with it; NULL: not verified */
 	bool tls;	      /* serving HTTPS: queue URLs say https */
 	api_log_fn log;
 	struct api_timer timer;

@@ -44,6 +44,7 @@ enum sqs_err {
 	SQS_E_INVALID_ACTION,
 	SQS_E_MISSING_AUTH,
 	SQS_E_INVALID_CLIENT_TOKEN,
+	SQS_E_SIGNATURE_MISMATCH,
 	SQS_E_OVER_LIMIT,
 	SQS_E_THROTTLED,
 	SQS_E_UNAVAILABLE,
@@ -162,6 +163,14 @@ bool sqs_int(const cJSON *obj, const char *name, int64_t min, int64_t max, int64
 
 /* sqs_int_value is sqs_int for the value v itself (NULL: absent). */
 bool sqs_int_value(const cJSON *v, int64_t min, int64_t max, int64_t def, int64_t *out);
+
+/*
+ * sqs_sigv4_ok verifies the request's AWS Signature Version 4 (Authorization
+ * header, X-Amz-Date within 15 minutes, Host signed) with secret, over the
+ * method, path, query, signed headers and body. This function can't fail:
+ * anything it cannot check is a mismatch.
+ */
+bool sqs_sigv4_ok(struct sqs_call *c, const char *secret);
 
 /* Query protocol (sqs_query.c). */
 

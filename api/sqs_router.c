@@ -132,6 +132,10 @@ enum api_step api_h_sqs(struct api_req *req)
 
 	if (c == NULL)
 		return api_sqs_error(req, API_E_INTERNAL);
+	/* The access key was checked with the headers; the signature needs the body too. */
+	if (req->srv->auth_token != NULL && req->srv->sqs_secret_key != NULL &&
+	    !sqs_sigv4_ok(c, req->srv->sqs_secret_key))
+		return sqs_fail(c, SQS_E_SIGNATURE_MISMATCH, NULL);
 	e = parse_in(c, &name);
 	if (e != SQS_OK)
 		return sqs_fail(c, e, NULL);

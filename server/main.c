@@ -161,6 +161,7 @@ static struct api_server *serve(const struct srv_options *o, struct queue_store 
 	cfg.max_body_bytes = (size_t)o->max_body_bytes;
 	cfg.auth_token = token;
 	cfg.sqs_access_key = o->sqs_access_key;
+	cfg.sqs_secret_key = o->sqs_secret_key;
 	cfg.log = log_hook;
 	cfg.max_connections_per_ip = o->max_connections_per_ip;
 	cfg.max_long_polls = o->max_long_polls;

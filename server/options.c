@@ -50,6 +50,12 @@ static bool set_sqs_access_key(struct srv_options *o, const char *v)
 	return true;
 }
 
+static bool set_sqs_secret_key(struct srv_options *o, const char *v)
+{
+	o->sqs_secret_key = v[0] != '\0' ? v : NULL;
+	return true;
+}
+
 static bool set_log_level(struct srv_options *o, const char *v)
 {
 	return srv_log_level_parse(v, &o->log_level);
@@ -100,6 +106,9 @@ static const struct option_def {
 	{ "--sqs-access-key", "MMQ_SQS_ACCESS_KEY", "KEY", NULL,
 	  "with an auth token: the AWS access key id SQS requests must sign with; default: the token",
 	  FUNC(set_sqs_access_key) },
+	{ "--sqs-secret-key", "MMQ_SQS_SECRET_KEY", "KEY", NULL,
+	  "with an auth token: verify SQS request signatures (SigV4) with this secret key; default: not verified",
+	  FUNC(set_sqs_secret_key) },
 	{ "--max-connections", "MMQ_MAX_CONNECTIONS", "N", "1024",
 	  "open connections at once (1..1000000)", NUMBER(max_connections, 1, 1000000) },
 	{ "--connection-timeout", "MMQ_CONNECTION_TIMEOUT", "SECONDS", "30",

@@ -24,6 +24,7 @@ struct srv_options {
 	const char *auth_token_file; /* NULL: none */
 	const char *auth_token;	     /* MMQ_AUTH_TOKEN, NULL: none */
 	const char *sqs_access_key;  /* NULL: SQS requests name the auth token as their access key */
+	const char *sqs_secret_key;  /* NULL: SQS signatures are not verified */
 	unsigned max_connections;
 	unsigned connection_timeout;
 	const char *tls_cert_file; /* NULL: plain HTTP; set together with tls_key_file */

@@ -10,7 +10,7 @@
 QUEUE_ORDER="crc32c record meta segment index names registry watches apply qlog replay qsync qfile
 	admin enqueue qmove ops store"
 API_ORDER="json_out prom errors body payload metrics_store metrics respond longpoll handlers_queues
-	handlers_messages sqs_errors sqs_message sqs_query sqs_call sqs_attrs sqs_queues sqs_send
+	handlers_messages sqs_errors sqs_message sqs_query sqs_call sqs_sigv4 sqs_attrs sqs_queues sqs_send
 	sqs_receive sqs_leases sqs_router router http"
 
 set -eu

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "httptest.h"
 #include "sqstest.h"
@@ -330,6 +331,86 @@ Test(http_sqs_query, a_configured_access_key_replaces_the_token_for_sqs)
 	th_resp_free(&r);
 	sq_query(&srv, "/", "Action=ListQueues", 403, &r);
 	cr_assert_not_null(strstr(r.body, "<Code>MissingAuthenticationToken</Code>"), "%s", r.body);
+	th_resp_free(&r);
+	th_teardown(&srv);
+}
+
+/*
+ * An independent SigV4 signer in Python's standard library (hmac, hashlib),
+ * after the AWS documentation: argv is secret, access key, host, JSON body,
+ * target; it prints the X-Amz-Date and Authorization header lines.
+ */
+static const char signer[] =
+	"import datetime, hashlib, hmac, sys\n"
+	"secret, key, host, body, target = sys.argv[1:6]\n"
+	"now = datetime.datetime.now(datetime.timezone.utc)\n"
+	"amz, day = now.strftime('%Y%m%dT%H%M%SZ'), now.strftime('%Y%m%d')\n"
+	"ctype = 'application/x-amz-json-1.0'\n"
+	"signed = 'content-type;host;x-amz-date;x-amz-target'\n"
+	"canon = '\\n'.join(['POST', '/', '', 'content-type:' + ctype, 'host:' + host,\n"
+	"    'x-amz-date:' + amz, 'x-amz-target:' + target, '', signed,\n"
+	"    hashlib.sha256(body.encode()).hexdigest()])\n"
+	"scope = day + '/eu-west-1/sqs/aws4_request'\n"
+	"sts = '\\n'.join(['AWS4-HMAC-SHA256', amz, scope, hashlib.sha256(canon.encode()).hexdigest()])\n"
+	"k = ('AWS4' + secret).encode()\n"
+	"for part in (day, 'eu-west-1', 'sqs', 'aws4_request'):\n"
+	"    k = hmac.new(k, part.encode(), hashlib.sha256).digest()\n"
+	"sig = hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()\n"
+	"print('X-Amz-Date: ' + amz)\n"
+	"print('Authorization: AWS4-HMAC-SHA256 Credential=' + key + '/' + scope +\n"
+	"      ', SignedHeaders=' + signed + ', Signature=' + sig)\n";
+
+/* signed_call signs body for target with secret using the Python signer and sends it (body sent may differ). */
+static long signed_call(struct th_server *srv, const char *secret, const char *body,
+			const char *sent, struct th_resp *r)
+{
+	char script[512], out[512], host[64], target_hdr[96];
+	const char *target = "AmazonSQS.ListQueues";
+	char *text, *nl;
+	int status;
+	pid_t pid;
+
+	snprintf(script, sizeof(script), "%s/sign.py", srv->dir);
+	snprintf(out, sizeof(out), "%s/sign.out", srv->dir);
+	ht_write_text(script, signer);
+	snprintf(host, sizeof(host), "127.0.0.1:%u", (unsigned)srv->port);
+	pid = ht_spawn((const char *const[]){ "/usr/bin/python3", script, secret, "AKIDLOCAL", host,
+					      body, target, NULL },
+		       NULL, out);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the signer failed");
+	text = th_read_text(out);
+	nl = strchr(text, '\n');
+	cr_assert_not_null(nl, "%s", text);
+	*nl = '\0';
+	nl[strcspn(nl + 1, "\n") + 1] = '\0';
+	snprintf(target_hdr, sizeof(target_hdr), "X-Amz-Target: %s", target);
+	const char *headers[] = { "Content-Type: application/x-amz-json-1.0", target_hdr, text, nl + 1,
+				  NULL };
+	th_req(srv, "POST", "/", sent, strlen(sent), headers, r);
+	free(text);
+	return r->status;
+}
+
+Test(http_sqs_query, a_secret_key_makes_signatures_checked_for_real)
+{
+	struct th_server srv;
+	struct th_resp r;
+	const char *const extra[] = { "--sqs-access-key", "AKIDLOCAL", "--sqs-secret-key", "s3cr3t", NULL };
+
+	auth_server(&srv, extra);
+	cr_assert_eq(signed_call(&srv, "s3cr3t", "{}", "{}", &r), 200, "%s", r.body);
+	cr_assert_str_eq(r.body, "{}");
+	th_resp_free(&r);
+	/* Another secret, or another body than the one signed: refused. */
+	cr_assert_eq(signed_call(&srv, "other", "{}", "{}", &r), 403);
+	cr_assert_str_eq(r.body, "{\"__type\":\"com.amazonaws.sqs#SignatureDoesNotMatch\",\"message\":"
+				 "\"The request signature we calculated does not match the signature you provided.\"}");
+	th_resp_free(&r);
+	cr_assert_eq(signed_call(&srv, "s3cr3t", "{}", "{\"QueueNamePrefix\":\"a\"}", &r), 403);
+	th_resp_free(&r);
+	/* The access key alone no longer does. */
+	sq_json(&srv, "ListQueues", NULL, SQ_AUTH("AKIDLOCAL"), 403, &r);
 	th_resp_free(&r);
 	th_teardown(&srv);
 }
