@@ -232,6 +232,7 @@ static struct api_req *req_new(struct api_server *srv, struct MHD_Connection *co
 		return NULL;
 	}
 	req->srv = srv;
+	req->sqs_action = -1;
 	req->conn = conn;
 	req->start_ns = api_mono_ns();
 	jb_init(&req->pend);
@@ -538,7 +539,8 @@ bool api_start(struct queue_store *store, const struct api_config *cfg, struct a
 		}
 	}
 	srv->tls = cfg->tls_cert_pem != NULL;
-	if (!api_metrics_init(&srv->metrics, api_route_count()))
+	if (!api_metrics_init(&srv->metrics, api_route_count(), api_sqs_action_name,
+			      api_sqs_action_count()))
 		goto nomem;
 	if (!start_daemon(srv, cfg, err, errlen))
 		goto fail;

@@ -101,6 +101,10 @@ struct api_metrics {
 	atomic_uint_fast64_t *counts;	 /* (routes + 1) * API_STATUS_SLOTS */
 	atomic_uint_fast64_t *durations; /* (routes + 1) rows of buckets, +Inf and the sum in ns */
 	size_t routes;
+	/* SQS answers by action (last row: no action known) and status. */
+	atomic_uint_fast64_t *sqs_counts; /* (sqs_actions + 1) * API_STATUS_SLOTS */
+	const char *(*sqs_name)(size_t i); /* the name of action i */
+	size_t sqs_actions;
 };
 
 /* The long-poll deadline heap and its thread. */
@@ -237,6 +241,7 @@ struct api_req {
 
 	/* An Amazon SQS request's state (sqs_*.c); NULL on other routes. Freed with the request. */
 	struct sqs_call *sqs;
+	int sqs_action; /* its action's place in the metrics; -1 until known */
 
 	/* The path as the client sent it, percent-escapes and all: the router decodes each segment. */
 	char raw_path[];
@@ -365,8 +370,21 @@ void api_sqs_free(struct sqs_call *c);
 enum api_step api_longpoll_start(struct api_req *req, bool lease, size_t limit, uint64_t ttl_ms,
 				 uint64_t wait_ms);
 
-/* api_metrics_init zeroes the counters of routes routes; false when out of memory. */
-bool api_metrics_init(struct api_metrics *m, size_t routes);
+/*
+ * api_metrics_init zeroes the counters of routes routes and of n SQS actions,
+ * action i named sqs_name(i); false when out of memory.
+ */
+bool api_metrics_init(struct api_metrics *m, size_t routes, const char *(*sqs_name)(size_t i),
+		      size_t n);
+
+/* api_metrics_count_sqs counts one SQS answer of status to action (-1: unknown). This function can't fail. */
+void api_metrics_count_sqs(struct api_metrics *m, int action, unsigned status);
+
+/* api_sqs_action_count returns the number of SQS actions (sqs_router.c). This function can't fail. */
+size_t api_sqs_action_count(void);
+
+/* api_sqs_action_name returns the name of SQS action i (static). This function can't fail. */
+const char *api_sqs_action_name(size_t i);
 
 /* api_metrics_free frees the counters. Calling it on zeroed metrics is a no-op. */
 void api_metrics_free(struct api_metrics *m);

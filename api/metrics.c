@@ -25,12 +25,16 @@ static const uint64_t duration_bound_us[] = {
 /* A row of m->durations: the buckets, then the sum of the durations in ns. */
 #define DURATION_ROW (DURATION_BUCKETS + 1)
 
-bool api_metrics_init(struct api_metrics *m, size_t routes)
+bool api_metrics_init(struct api_metrics *m, size_t routes, const char *(*sqs_name)(size_t i),
+		      size_t n)
 {
 	m->routes = routes;
+	m->sqs_name = sqs_name;
+	m->sqs_actions = n;
 	m->counts = calloc((routes + 1) * API_STATUS_SLOTS, sizeof(*m->counts));
 	m->durations = calloc((routes + 1) * DURATION_ROW, sizeof(*m->durations));
-	if (m->counts == NULL || m->durations == NULL) {
+	m->sqs_counts = calloc((n + 1) * API_STATUS_SLOTS, sizeof(*m->sqs_counts));
+	if (m->counts == NULL || m->durations == NULL || m->sqs_counts == NULL) {
 		api_metrics_free(m);
 		return false;
 	}
@@ -41,8 +45,10 @@ void api_metrics_free(struct api_metrics *m)
 {
 	free(m->counts);
 	free(m->durations);
+	free(m->sqs_counts);
 	m->counts = NULL;
 	m->durations = NULL;
+	m->sqs_counts = NULL;
 }
 
 static size_t status_slot(unsigned status)
@@ -68,6 +74,44 @@ void api_metrics_count(struct api_metrics *m, const struct api_route *route, uns
 	atomic_fetch_add_explicit(&d[DURATION_BUCKETS], elapsed_ns, memory_order_relaxed);
 }
 
+void api_metrics_count_sqs(struct api_metrics *m, int action, unsigned status)
+{
+	size_t row = action >= 0 && (size_t)action < m->sqs_actions ? (size_t)action : m->sqs_actions;
+
+	atomic_fetch_add_explicit(&m->sqs_counts[row * API_STATUS_SLOTS + status_slot(status)], 1,
+				  memory_order_relaxed);
+}
+
+/* status_label writes the status label of slot s. */
+static void status_label(size_t s, char out[8])
+{
+	if (s < API_STATUS_SLOTS - 1)
+		snprintf(out, 8, "%u", statuses[s]);
+	else
+		snprintf(out, 8, "other");
+}
+
+/* sqs_requests writes the SQS answers by action and status that are not zero. */
+static void sqs_requests(struct jbuf *b, const struct api_metrics *m)
+{
+	prom_family(b, "mmq_sqs_requests_total", "counter",
+		    "Amazon SQS requests answered, by action (\"unknown\" before one is known) and status.");
+	for (size_t r = 0; r <= m->sqs_actions; r++) {
+		struct prom_label labels[2] = { { "action", r < m->sqs_actions ? m->sqs_name(r) : "unknown" },
+						{ "status", "" } };
+		for (size_t s = 0; s < API_STATUS_SLOTS; s++) {
+			uint64_t v = atomic_load_explicit(&m->sqs_counts[r * API_STATUS_SLOTS + s],
+							  memory_order_relaxed);
+			char status[8];
+			if (v == 0)
+				continue;
+			status_label(s, status);
+			labels[1].value = status;
+			prom_u64(b, "mmq_sqs_requests_total", labels, 2, v);
+		}
+	}
+}
+
 /* route_labels fills labels[0..1] with the method and route pattern of row r. */
 static void route_labels(size_t r, struct prom_label labels[2])
 {
@@ -91,10 +135,7 @@ static void http_requests(struct jbuf *b, const struct api_metrics *m)
 			char status[8];
 			if (v == 0)
 				continue;
-			if (s < API_STATUS_SLOTS - 1)
-				snprintf(status, sizeof(status), "%u", statuses[s]);
-			else
-				snprintf(status, sizeof(status), "other");
+			status_label(s, status);
 			labels[2] = (struct prom_label){ "status", status };
 			prom_u64(b, "mmq_http_requests_total", labels, 3, v);
 		}
@@ -167,5 +208,6 @@ enum api_step api_h_metrics(struct api_req *req)
 	api_metrics_count(&req->srv->metrics, req->route, 200, api_mono_ns() - req->start_ns);
 	http_requests(&b, &req->srv->metrics);
 	http_durations(&b, &req->srv->metrics);
+	sqs_requests(&b, &req->srv->metrics);
 	return send_page(req, &b);
 }

@@ -39,6 +39,16 @@ static const char *const unsupported[] = {
 #define ACTION_COUNT (sizeof(actions) / sizeof(actions[0]))
 #define UNSUPPORTED_COUNT (sizeof(unsupported) / sizeof(unsupported[0]))
 
+size_t api_sqs_action_count(void)
+{
+	return ACTION_COUNT;
+}
+
+const char *api_sqs_action_name(size_t i)
+{
+	return i < ACTION_COUNT ? actions[i].name : "unknown";
+}
+
 static const struct sqs_action *action_find(const char *name)
 {
 	for (size_t i = 0; name != NULL && i < ACTION_COUNT; i++) {
@@ -140,8 +150,10 @@ enum api_step api_h_sqs(struct api_req *req)
 	if (e != SQS_OK)
 		return sqs_fail(c, e, NULL);
 	c->action = action_find(name);
-	if (c->action != NULL)
+	if (c->action != NULL) {
+		req->sqs_action = (int)(c->action - actions);
 		return c->action->fn(c);
+	}
 	if (action_unsupported(name))
 		return sqs_failf(c, SQS_E_UNSUPPORTED_OPERATION, "mmqd does not support %s.", name);
 	if (name == NULL)

@@ -579,7 +579,7 @@ Test(http_sqs, messages_move_to_the_dead_letter_queue_after_max_receive_count)
 	sq_jbody(&ht_srv, "ListDeadLetterSourceQueues", body, 200, want);
 }
 
-Test(http_sqs, requests_show_in_the_metrics_under_the_root_route)
+Test(http_sqs, requests_show_in_the_metrics_by_route_and_by_action)
 {
 	char url[160];
 	struct th_resp r;
@@ -587,5 +587,19 @@ Test(http_sqs, requests_show_in_the_metrics_under_the_root_route)
 	create("metered", url, sizeof(url));
 	cr_assert_eq(th_call(&ht_srv, "GET", "/metrics", NULL, &r), 200);
 	cr_assert_not_null(strstr(r.body, "method=\"POST\",route=\"/\",status=\"200\"} 1"), "%s", r.body);
+	cr_assert_not_null(strstr(r.body, "\nmmq_sqs_requests_total{action=\"CreateQueue\",status=\"200\"} 1\n"),
+			   "%s", r.body);
+	cr_assert_null(strstr(r.body, "mmq_sqs_requests_total{action=\"SendMessage\""), "%s", r.body);
+	th_resp_free(&r);
+	/* An unknown action and a failed one count under their own labels. */
+	sq_jerror(&ht_srv, "Frobnicate", "{}", 400, "InvalidAction", "InvalidAction",
+		  "The action or operation requested is invalid.");
+	sq_jerror(&ht_srv, "SendMessage", "{}", 400, "MissingParameter", "MissingParameter",
+		  "The request must contain the parameter QueueUrl.");
+	cr_assert_eq(th_call(&ht_srv, "GET", "/metrics", NULL, &r), 200);
+	cr_assert_not_null(strstr(r.body, "\nmmq_sqs_requests_total{action=\"unknown\",status=\"400\"} 1\n"),
+			   "%s", r.body);
+	cr_assert_not_null(strstr(r.body, "\nmmq_sqs_requests_total{action=\"SendMessage\",status=\"400\"} 1\n"),
+			   "%s", r.body);
 	th_resp_free(&r);
 }
