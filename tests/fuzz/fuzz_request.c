@@ -303,12 +303,20 @@ static void build_request(const struct fz_req *r, const struct fz_memory *mem, s
 	put_body(out, r, mem);
 }
 
-/* long_poll_queue copies the queue of a pop or lease that may wait into name; false otherwise. */
+/*
+ * long_poll_queue copies the queue of a pop or lease that may wait into name;
+ * false otherwise. An SQS ReceiveMessage (which may wait too, on a queue named
+ * in its body) gives "": every queue is fed then.
+ */
 static bool long_poll_queue(const char *wire, char *name, size_t size)
 {
 	const char *line_end = strstr(wire, "\r\n"), *q = strstr(wire, " /v1/queues/");
 	size_t n;
 
+	if (strstr(wire, "ReceiveMessage") != NULL && size > 0) {
+		name[0] = '\0';
+		return true;
+	}
 	if (strncmp(wire, "POST ", 5) != 0 || q == NULL || q > line_end ||
 	    strstr(wire, "wait=") == NULL)
 		return false;
@@ -366,6 +374,24 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* feed enqueues a message into queue name, or into every queue when name is "". */
+static void feed(const char *name)
+{
+	struct queue_payload m = { "\"wake\"", 6 };
+	struct queue_stats *all = NULL;
+	size_t count = 0;
+
+	if (name[0] != '\0') {
+		queue_enqueue(store, name, &m, 1, 0, NULL, NULL);
+		return;
+	}
+	if (queue_list(store, &all, &count) != QUEUE_OK)
+		return;
+	for (size_t i = 0; i < count; i++)
+		queue_enqueue(store, all[i].name, &m, 1, 0, NULL, NULL);
+	free(all);
+}
+
 /*
  * read_reply reads the response on fd. A pop or lease that waits is given a
  * message after a few quiet milliseconds, enqueued straight into the store,
@@ -383,8 +409,7 @@ static bool read_reply(int fd, const char *poll_queue, struct fz_reply *r)
 		int ready = poll(&p, 1, fed ? 50 : 3);
 		ssize_t n;
 		if (ready == 0 && !fed) {
-			struct queue_payload m = { "\"wake\"", 6 };
-			queue_enqueue(store, poll_queue, &m, 1, 0, NULL, NULL);
+			feed(poll_queue);
 			fed = true;
 		}
 		if (ready == 0 && mono_ms() - start > HANG_MS)
