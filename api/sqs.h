@@ -144,9 +144,6 @@ enum api_step sqs_ok_durable(struct sqs_call *c, struct queue_ticket *tickets, s
  */
 enum sqs_err sqs_resolve(struct sqs_call *c);
 
-/* sqs_queue_url appends the URL of queue name for c's client to *b. */
-void sqs_queue_url(struct sqs_call *c, struct jbuf *b, const char *name);
-
 /* sqs_queue_url_json returns the URL of queue name as a new cJSON string, NULL when out of memory. */
 cJSON *sqs_queue_url_json(struct sqs_call *c, const char *name);
 
@@ -178,9 +175,11 @@ bool sqs_sigv4_ok(struct sqs_call *c, const char *secret);
  * sqs_query_parse decodes the form body (n bytes at p, may be 0) and the URL
  * query arguments of req into one object in the JSON protocol's shape
  * ("Attribute.1.Name=A&Attribute.1.Value=B" becomes "Attributes":{"A":"B"}).
- * Caller owns the result; free with cJSON_Delete(). NULL when out of memory.
+ * *too_many says that the request has more parameters than any SQS request
+ * can (the rest were not read). Caller owns the result; free with
+ * cJSON_Delete(). NULL when out of memory.
  */
-cJSON *sqs_query_parse(struct api_req *req, const char *p, size_t n);
+cJSON *sqs_query_parse(struct api_req *req, const char *p, size_t n, bool *too_many);
 
 /* sqs_query_render writes the XML answer of c (c->out, or nothing) into *b. */
 void sqs_query_render(struct sqs_call *c, struct jbuf *b);

@@ -186,13 +186,6 @@ enum api_step sqs_ok_durable(struct sqs_call *c, struct queue_ticket *tickets, s
 	return api_respond_durable_n(req, tickets, n, 200, &b);
 }
 
-void sqs_queue_url(struct sqs_call *c, struct jbuf *b, const char *name)
-{
-	jb_lit(b, c->origin);
-	jb_lit(b, "/" SQS_ACCOUNT "/");
-	jb_lit(b, name);
-}
-
 cJSON *sqs_queue_url_json(struct sqs_call *c, const char *name)
 {
 	char url[sizeof(c->origin) + QUEUE_NAME_MAX + 20];

@@ -31,6 +31,13 @@ static const struct fold {
 };
 
 #define FOLD_COUNT (sizeof(folds) / sizeof(folds[0]))
+/*
+ * The most parameters a request may have, and dots in one name: SQS's largest
+ * request (a batch of 10 entries with 10 attributes each) has a few hundred of
+ * depth 6. The caps keep a hostile body from costing quadratic time or deep recursion.
+ */
+#define QUERY_PARAMS_MAX 4096
+#define QUERY_DEPTH_MAX 8
 
 /* hexval returns the value of hex digit c, or -1. */
 static int hexval(char c)
@@ -68,13 +75,16 @@ static char *unescape(const char *p, size_t n)
 
 /*
  * put stores value under the dotted key in obj: "A.1.B" is obj.A["1"].B.
- * Objects are made as needed; a plain value in the way is replaced.
+ * Objects are made as needed; a plain value in the way is replaced. depth
+ * counts the dots left allowed; a name with more is dropped.
  */
-static void put(cJSON *obj, char *key, const char *value)
+static void put(cJSON *obj, char *key, const char *value, int depth)
 {
 	char *dot = strchr(key, '.');
 	cJSON *child;
 
+	if (dot != NULL && depth == 0)
+		return;
 	if (dot == NULL) {
 		cJSON *v = cJSON_CreateString(value);
 		if (v == NULL)
@@ -97,7 +107,7 @@ static void put(cJSON *obj, char *key, const char *value)
 			cJSON_AddItemToObject(obj, key, fresh);
 		child = fresh;
 	}
-	put(child, dot + 1, value);
+	put(child, dot + 1, value, depth - 1);
 }
 
 /* add_pair decodes one "key=value" of n bytes into obj. */
@@ -109,7 +119,7 @@ static void add_pair(cJSON *obj, const char *p, size_t n)
 	char *value = eq != NULL ? unescape(eq + 1, n - kn - 1) : strdup("");
 
 	if (key != NULL && value != NULL && key[0] != '\0')
-		put(obj, key, value);
+		put(obj, key, value, QUERY_DEPTH_MAX);
 	free(key);
 	free(value);
 }
@@ -125,41 +135,47 @@ static long index_of(const char *name)
 
 static void fold_object(cJSON *obj);
 
+/* by_index orders numbered members by their number. */
+static int by_index(const void *a, const void *b)
+{
+	long x = index_of((*(cJSON *const *)a)->string), y = index_of((*(cJSON *const *)b)->string);
+
+	return (x > y) - (x < y);
+}
+
 /* fold_one turns the numbered members of obj.A into the member the table says, sorted by number. */
 static cJSON *fold_one(const struct fold *f, cJSON *numbered)
 {
-	cJSON *out = f->kind == FOLD_LIST ? cJSON_CreateArray() : cJSON_CreateObject();
-	long next = 0;
+	cJSON *out = f->kind == FOLD_LIST ? cJSON_CreateArray() : cJSON_CreateObject(), *it;
+	cJSON **sorted = calloc((size_t)cJSON_GetArraySize(numbered) + 1, sizeof(*sorted));
+	size_t n = 0;
 
-	if (out == NULL)
+	if (out == NULL || sorted == NULL) {
+		cJSON_Delete(out);
+		free(sorted);
 		return NULL;
-	/* Numbers need not come in order: take the smallest one above the last, each time. */
-	for (;;) {
-		cJSON *best = NULL, *it;
-		long bn = 0;
-		cJSON_ArrayForEach(it, numbered)
-		{
-			long n = index_of(it->string);
-			if (n > next && (best == NULL || n < bn)) {
-				best = it;
-				bn = n;
-			}
-		}
-		if (best == NULL)
-			break;
-		next = bn;
+	}
+	/* Numbers need not come in order, nor from 1; members that are not numbers are dropped. */
+	cJSON_ArrayForEach(it, numbered)
+	{
+		if (index_of(it->string) > 0)
+			sorted[n++] = it;
+	}
+	qsort(sorted, n, sizeof(*sorted), by_index);
+	for (size_t i = 0; i < n; i++) {
 		if (f->kind == FOLD_LIST) {
-			cJSON *v = cJSON_Duplicate(best, true);
+			cJSON *v = cJSON_Duplicate(sorted[i], true);
 			if (cJSON_IsObject(v))
 				fold_object(v);
 			cJSON_AddItemToArray(out, v);
 		} else {
-			const char *k = sqs_str(best, f->key);
-			cJSON *v = cJSON_GetObjectItemCaseSensitive(best, f->value);
+			const char *k = sqs_str(sorted[i], f->key);
+			cJSON *v = cJSON_GetObjectItemCaseSensitive(sorted[i], f->value);
 			if (k != NULL && v != NULL && cJSON_GetObjectItemCaseSensitive(out, k) == NULL)
 				cJSON_AddItemToObject(out, k, cJSON_Duplicate(v, true));
 		}
 	}
+	free(sorted);
 	return out;
 }
 
@@ -186,16 +202,18 @@ static enum MHD_Result url_arg(void *cls, enum MHD_ValueKind kind, const char *k
 
 	(void)kind;
 	if (k != NULL)
-		put(cls, k, value != NULL ? value : "");
+		put(cls, k, value != NULL ? value : "", QUERY_DEPTH_MAX);
 	free(k);
 	return MHD_YES;
 }
 
-cJSON *sqs_query_parse(struct api_req *req, const char *p, size_t n)
+cJSON *sqs_query_parse(struct api_req *req, const char *p, size_t n, bool *too_many)
 {
 	cJSON *obj = cJSON_CreateObject();
 	size_t i = 0;
+	int params = MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, NULL, NULL);
 
+	*too_many = false;
 	if (obj == NULL)
 		return NULL;
 	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, url_arg, obj);
@@ -203,6 +221,10 @@ cJSON *sqs_query_parse(struct api_req *req, const char *p, size_t n)
 		size_t len = strcspn(p + i, "&");
 		if (i + len > n)
 			len = n - i;
+		if (len > 0 && ++params > QUERY_PARAMS_MAX) {
+			*too_many = true;
+			break;
+		}
 		if (len > 0)
 			add_pair(obj, p + i, len);
 		i += len + 1;

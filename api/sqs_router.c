@@ -113,6 +113,7 @@ static enum sqs_err parse_in(struct sqs_call *c, const char **action)
 {
 	struct api_req *req = c->req;
 	const char *body = req->body.data != NULL ? req->body.data : "";
+	bool too_many;
 
 	if (c->proto == SQS_JSON) {
 		const char *target = header(req, "X-Amz-Target");
@@ -127,9 +128,13 @@ static enum sqs_err parse_in(struct sqs_call *c, const char **action)
 				  : target;
 		return SQS_OK;
 	}
-	c->in = sqs_query_parse(req, body, req->body.len);
+	c->in = sqs_query_parse(req, body, req->body.len, &too_many);
 	if (c->in == NULL)
 		return SQS_E_INTERNAL;
+	if (too_many) {
+		c->message = "The request has more parameters than any SQS action takes.";
+		return SQS_E_INVALID_PARAMETER_VALUE;
+	}
 	*action = sqs_str(c->in, "Action");
 	return SQS_OK;
 }

@@ -414,3 +414,26 @@ Test(http_sqs_query, a_secret_key_makes_signatures_checked_for_real)
 	th_resp_free(&r);
 	th_teardown(&srv);
 }
+
+Test(http_sqs_query, hostile_forms_are_refused_or_ignored_cheaply)
+{
+	size_t cap = 5000 * 12 + 64, n = 0;
+	char *form = malloc(cap);
+	struct th_resp r;
+
+	cr_assert_not_null(form);
+	/* More parameters than any SQS request has. */
+	n += (size_t)snprintf(form, cap, "Action=ListQueues");
+	for (int i = 0; i < 5000; i++)
+		n += (size_t)snprintf(form + n, cap - n, "&p%d=x", i);
+	expect_error(form, 400, "Sender", "InvalidParameterValue",
+		     "The request has more parameters than any SQS action takes.");
+	/* A name of many dots is dropped, not followed. */
+	n = (size_t)snprintf(form, cap, "Action=ListQueues&");
+	for (int i = 0; i < 20000 && n + 3 < cap; i++)
+		form[n++] = i % 2 ? '.' : 'a';
+	strcpy(form + n, "=1");
+	sq_query(&ht_srv, "/", form, 200, &r);
+	th_resp_free(&r);
+	free(form);
+}
