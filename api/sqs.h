@@ -175,11 +175,12 @@ bool sqs_sigv4_ok(struct sqs_call *c, const char *secret);
  * sqs_query_parse decodes the form body (n bytes at p, may be 0) and the URL
  * query arguments of req into one object in the JSON protocol's shape
  * ("Attribute.1.Name=A&Attribute.1.Value=B" becomes "Attributes":{"A":"B"}).
- * *too_many says that the request has more parameters than any SQS request
- * can (the rest were not read). Caller owns the result; free with
+ * *err is SQS_E_INVALID_PARAMETER_VALUE when the request has more parameters
+ * than any SQS request can (the rest were not read), SQS_E_INVALID_MESSAGE_CONTENTS
+ * when one holds a NUL (%00), else SQS_OK. Caller owns the result; free with
  * cJSON_Delete(). NULL when out of memory.
  */
-cJSON *sqs_query_parse(struct api_req *req, const char *p, size_t n, bool *too_many);
+cJSON *sqs_query_parse(struct api_req *req, const char *p, size_t n, enum sqs_err *err);
 
 /* sqs_query_render writes the XML answer of c (c->out, or nothing) into *b. */
 void sqs_query_render(struct sqs_call *c, struct jbuf *b);

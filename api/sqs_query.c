@@ -51,8 +51,12 @@ static int hexval(char c)
 	return -1;
 }
 
-/* unescape decodes n bytes of form text at p (%XX and +) into a new string; NULL when out of memory. */
-static char *unescape(const char *p, size_t n)
+/*
+ * unescape decodes n bytes of form text at p (%XX and +) into a new string;
+ * NULL when out of memory. A %00, which no SQS parameter may hold and a C
+ * string cannot, sets *nul.
+ */
+static char *unescape(const char *p, size_t n, bool *nul)
 {
 	char *out = malloc(n + 1), *o = out;
 
@@ -63,7 +67,9 @@ static char *unescape(const char *p, size_t n)
 			*o++ = ' ';
 		} else if (p[i] == '%' && i + 2 < n && hexval(p[i + 1]) >= 0 &&
 			   hexval(p[i + 2]) >= 0) {
-			*o++ = (char)(hexval(p[i + 1]) * 16 + hexval(p[i + 2]));
+			*o = (char)(hexval(p[i + 1]) * 16 + hexval(p[i + 2]));
+			*nul = *nul || *o == '\0';
+			o++;
 			i += 2;
 		} else {
 			*o++ = p[i];
@@ -110,13 +116,13 @@ static void put(cJSON *obj, char *key, const char *value, int depth)
 	put(child, dot + 1, value, depth - 1);
 }
 
-/* add_pair decodes one "key=value" of n bytes into obj. */
-static void add_pair(cJSON *obj, const char *p, size_t n)
+/* add_pair decodes one "key=value" of n bytes into obj; a %00 in either sets *nul. */
+static void add_pair(cJSON *obj, const char *p, size_t n, bool *nul)
 {
 	const char *eq = memchr(p, '=', n);
 	size_t kn = eq != NULL ? (size_t)(eq - p) : n;
-	char *key = unescape(p, kn);
-	char *value = eq != NULL ? unescape(eq + 1, n - kn - 1) : strdup("");
+	char *key = unescape(p, kn, nul);
+	char *value = eq != NULL ? unescape(eq + 1, n - kn - 1, nul) : strdup("");
 
 	if (key != NULL && value != NULL && key[0] != '\0')
 		put(obj, key, value, QUERY_DEPTH_MAX);
@@ -207,13 +213,14 @@ static enum MHD_Result url_arg(void *cls, enum MHD_ValueKind kind, const char *k
 	return MHD_YES;
 }
 
-cJSON *sqs_query_parse(struct api_req *req, const char *p, size_t n, bool *too_many)
+cJSON *sqs_query_parse(struct api_req *req, const char *p, size_t n, enum sqs_err *err)
 {
 	cJSON *obj = cJSON_CreateObject();
 	size_t i = 0;
 	int params = MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, NULL, NULL);
+	bool nul = false;
 
-	*too_many = false;
+	*err = SQS_OK;
 	if (obj == NULL)
 		return NULL;
 	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, url_arg, obj);
@@ -222,13 +229,15 @@ cJSON *sqs_query_parse(struct api_req *req, const char *p, size_t n, bool *too_m
 		if (i + len > n)
 			len = n - i;
 		if (len > 0 && ++params > QUERY_PARAMS_MAX) {
-			*too_many = true;
+			*err = SQS_E_INVALID_PARAMETER_VALUE;
 			break;
 		}
 		if (len > 0)
-			add_pair(obj, p + i, len);
+			add_pair(obj, p + i, len, &nul);
 		i += len + 1;
 	}
+	if (nul && *err == SQS_OK)
+		*err = SQS_E_INVALID_MESSAGE_CONTENTS;
 	fold_object(obj);
 	return obj;
 }

@@ -1,5 +1,6 @@
 /* sqs_router.c: the Amazon SQS endpoint's entry: the action table, auth, and the parameters of either protocol. */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,15 +109,39 @@ bool api_sqs_auth_ok(struct api_req *req)
 	return diff == 0;
 }
 
+/* What a NUL in a request answers: no SQS parameter may hold one. */
+#define NUL_MESSAGE "Invalid characters found. A request may not hold the character #x0."
+
+/*
+ * escaped_nul says whether the JSON text (n bytes at p) has a \u0000 escape:
+ * cJSON would end the string there, so it is refused instead of cut short.
+ */
+static bool escaped_nul(const char *p, size_t n)
+{
+	for (const char *q = p; (q = memmem(q, n - (size_t)(q - p), "\\u0000", 6)) != NULL; q++) {
+		size_t slashes = 0;
+		while ((size_t)(q - p) > slashes && q[-1 - (ptrdiff_t)slashes] == '\\')
+			slashes++;
+		/* An even run of backslashes before it escapes one another, not the u. */
+		if (slashes % 2 == 0)
+			return true;
+	}
+	return false;
+}
+
 /* parse_in reads the request's parameters in its protocol, and its action. */
 static enum sqs_err parse_in(struct sqs_call *c, const char **action)
 {
 	struct api_req *req = c->req;
 	const char *body = req->body.data != NULL ? req->body.data : "";
-	bool too_many;
+	enum sqs_err e;
 
 	if (c->proto == SQS_JSON) {
 		const char *target = header(req, "X-Amz-Target");
+		if (escaped_nul(body, req->body.len)) {
+			c->message = NUL_MESSAGE;
+			return SQS_E_INVALID_MESSAGE_CONTENTS;
+		}
 		c->in = req->body.len > 0 ? cJSON_ParseWithLength(body, req->body.len)
 					  : cJSON_CreateObject();
 		if (c->in == NULL || !cJSON_IsObject(c->in)) {
@@ -128,13 +153,15 @@ static enum sqs_err parse_in(struct sqs_call *c, const char **action)
 				  : target;
 		return SQS_OK;
 	}
-	c->in = sqs_query_parse(req, body, req->body.len, &too_many);
+	c->in = sqs_query_parse(req, body, req->body.len, &e);
 	if (c->in == NULL)
 		return SQS_E_INTERNAL;
-	if (too_many) {
+	if (e == SQS_E_INVALID_PARAMETER_VALUE)
 		c->message = "The request has more parameters than any SQS action takes.";
-		return SQS_E_INVALID_PARAMETER_VALUE;
-	}
+	if (e == SQS_E_INVALID_MESSAGE_CONTENTS)
+		c->message = NUL_MESSAGE;
+	if (e != SQS_OK)
+		return e;
 	*action = sqs_str(c->in, "Action");
 	return SQS_OK;
 }

@@ -196,6 +196,15 @@ Test(http_sqs, bodies_keep_every_character_sqs_allows_and_refuse_the_others)
 	snprintf(body, sizeof(body), "{\"QueueUrl\":\"%s\"}", url);
 	sq_jerror(&ht_srv, "SendMessage", body, 400, "MissingParameter", "MissingParameter",
 		  "The request must contain the parameter MessageBody.");
+	/* A NUL is refused, not cut off; an escaped backslash before u0000 is no NUL. */
+	snprintf(body, sizeof(body), "{\"QueueUrl\":\"%s\",\"MessageBody\":\"a\\u0000b\"}", url);
+	sq_jerror(&ht_srv, "SendMessage", body, 400, "InvalidMessageContents", "InvalidMessageContents",
+		  "Invalid characters found. A request may not hold the character #x0.");
+	snprintf(body, sizeof(body), "{\"QueueUrl\":\"%s\",\"MessageBody\":\"a\\\\u0000b\"}", url);
+	cJSON_Delete(sq_jobj(&ht_srv, "SendMessage", body, 200));
+	m = receive_one(url, NULL, &root);
+	cr_assert_str_eq(str(m, "Body"), "a\\u0000b");
+	cJSON_Delete(root);
 }
 
 Test(http_sqs, parameters_out_of_range_answer_invalid_parameter_value)

@@ -428,6 +428,10 @@ Test(http_sqs_query, hostile_forms_are_refused_or_ignored_cheaply)
 		n += (size_t)snprintf(form + n, cap - n, "&p%d=x", i);
 	expect_error(form, 400, "Sender", "InvalidParameterValue",
 		     "The request has more parameters than any SQS action takes.");
+	/* A NUL is refused, not cut off. */
+	expect_error("Action=SendMessage&QueueUrl=x&MessageBody=a%00b", 400, "Sender",
+		     "InvalidMessageContents",
+		     "Invalid characters found. A request may not hold the character #x0.");
 	/* A name of many dots is dropped, not followed. */
 	n = (size_t)snprintf(form, cap, "Action=ListQueues&");
 	for (int i = 0; i < 20000 && n + 3 < cap; i++)
