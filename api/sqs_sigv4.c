@@ -156,7 +156,8 @@ static void canonical_query(struct api_req *req, struct jbuf *b)
 	struct args a = { NULL, 0, 0, false };
 
 	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_arg, &a);
-	qsort(a.items, a.n, sizeof(*a.items), by_pair);
+	if (a.n > 1)
+		qsort(a.items, a.n, sizeof(*a.items), by_pair);
 	for (size_t i = 0; i < a.n; i++) {
 		if (i > 0)
 			jb_lit(b, "&");
