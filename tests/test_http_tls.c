@@ -123,6 +123,22 @@ Test(http_tls, a_verifying_client_reaches_every_kind_of_route)
 	th_resp_free(&r);
 }
 
+Test(http_tls, sqs_queue_urls_say_https)
+{
+	struct th_resp r;
+	char want[128];
+
+	cr_assert(start_tls(), "mmqd did not start with TLS");
+	/* A form body: the SQS Query protocol, answered in XML. */
+	cr_assert_eq(tls_req("localhost", cert, "POST", "/", "Action=CreateQueue&QueueName=secure", &r),
+		     CURLE_OK);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	snprintf(want, sizeof(want), "<QueueUrl>https://localhost:%u/000000000000/secure</QueueUrl>",
+		 (unsigned)ht_srv.port);
+	cr_assert(strstr(r.body, want) != NULL, "%s", r.body);
+	th_resp_free(&r);
+}
+
 Test(http_tls, a_client_without_the_certificate_refuses_the_server)
 {
 	struct th_resp r;
