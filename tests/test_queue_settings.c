@@ -2,9 +2,11 @@
 #include <criterion/criterion.h>
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../queue/crc32c.h"
 #include "../queue/queue.h"
 #include "queuetest.h"
 #include "testutil.h"
@@ -207,4 +209,99 @@ Test(queue_settings, settings_survive_close_and_reopen)
 	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_OK);
 	cr_assert_eq(got.lease_seconds, 5);
 	cr_assert_eq(got.max_message_bytes, 4321);
+}
+
+Test(queue_settings, delay_receive_wait_and_times_are_kept_and_checked)
+{
+	struct queue_settings s, got;
+
+	memset(&s, 0, sizeof(s));
+	s.delay_seconds = 900;
+	s.receive_wait_seconds = 20;
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s,
+					QUEUE_SET_DELAY_SECONDS | QUEUE_SET_RECEIVE_WAIT_SECONDS, NULL),
+		     QUEUE_OK);
+	s.delay_seconds = 901;
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s, QUEUE_SET_DELAY_SECONDS, NULL), QUEUE_BADARG);
+	s.receive_wait_seconds = 21;
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s, QUEUE_SET_RECEIVE_WAIT_SECONDS, NULL),
+		     QUEUE_BADARG);
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_OK);
+	cr_assert_eq(got.delay_seconds, 900);
+	cr_assert_eq(got.receive_wait_seconds, 20);
+	cr_assert_eq(got.created_ms, QT_T0);
+	cr_assert_eq(got.modified_ms, QT_T0);
+	/* A change moves the modification time only; the caller's times are ignored. */
+	qt_set_now(QT_T0 + 5000);
+	s.receive_wait_seconds = 3;
+	s.created_ms = s.modified_ms = 42;
+	cr_assert_eq(queue_put_settings(qt_st, "q", &s, QUEUE_SET_RECEIVE_WAIT_SECONDS, NULL), QUEUE_OK);
+	/* A queue made by an enqueue is stamped too. */
+	cr_assert_eq(queue_enqueue(qt_st, "auto", &(struct queue_payload){ "1", 1 }, 1, 0, NULL, NULL),
+		     QUEUE_OK);
+	qt_reopen();
+	cr_assert_eq(queue_get_settings(qt_st, "q", &got), QUEUE_OK);
+	cr_assert_eq(got.delay_seconds, 900);
+	cr_assert_eq(got.receive_wait_seconds, 3);
+	cr_assert_eq(got.created_ms, QT_T0);
+	cr_assert_eq(got.modified_ms, QT_T0 + 5000);
+	cr_assert_eq(queue_get_settings(qt_st, "auto", &got), QUEUE_OK);
+	cr_assert_eq(got.created_ms, QT_T0 + 5000);
+}
+
+/* make_v1_meta rewrites both slots of queue q's meta file as the version 1 layout wrote them. */
+static void make_v1_meta(const char *q)
+{
+	char path[512];
+	uint8_t slot[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/queues/%s/queue.meta", qt_dir, q);
+	f = fopen(path, "r+b");
+	cr_assert_not_null(f, "%s", path);
+	for (int i = 0; i < 2; i++) {
+		uint32_t crc;
+		cr_assert_eq(fseek(f, i * 4096L, SEEK_SET), 0);
+		cr_assert_eq(fread(slot, 1, sizeof(slot), f), sizeof(slot));
+		/* Version 1: the version field says 1, and nothing past the totals. */
+		slot[4] = 1;
+		slot[5] = slot[6] = slot[7] = 0;
+		memset(slot + 216, 0, 4092 - 216);
+		crc = crc32c(0, slot, 4092);
+		for (int b = 0; b < 4; b++)
+			slot[4092 + b] = (uint8_t)(crc >> (8 * b));
+		cr_assert_eq(fseek(f, i * 4096L, SEEK_SET), 0);
+		cr_assert_eq(fwrite(slot, 1, sizeof(slot), f), sizeof(slot));
+	}
+	cr_assert_eq(fclose(f), 0);
+}
+
+Test(queue_settings, version_1_meta_is_still_read_and_rewritten_as_version_2)
+{
+	struct queue_settings s, got;
+
+	memset(&s, 0, sizeof(s));
+	s.lease_seconds = 7;
+	s.delay_seconds = 5;
+	cr_assert_eq(queue_put_settings(qt_st, "old", &s, QUEUE_SET_LEASE_SECONDS | QUEUE_SET_DELAY_SECONDS,
+					NULL),
+		     QUEUE_OK);
+	cr_assert_eq(queue_enqueue(qt_st, "old", &(struct queue_payload){ "1", 1 }, 1, 0, NULL, NULL),
+		     QUEUE_OK);
+	qt_close_store();
+	make_v1_meta("old");
+	qt_reopen();
+	cr_assert_eq(queue_get_settings(qt_st, "old", &got), QUEUE_OK);
+	cr_assert_eq(got.lease_seconds, 7);
+	cr_assert_eq(got.delay_seconds, 0);
+	cr_assert_eq(got.created_ms, 0);
+	struct queue_stats st;
+	cr_assert_eq(queue_stats(qt_st, "old", &st), QUEUE_OK);
+	cr_assert_eq(st.depth, 1);
+	s.receive_wait_seconds = 9;
+	cr_assert_eq(queue_put_settings(qt_st, "old", &s, QUEUE_SET_RECEIVE_WAIT_SECONDS, NULL), QUEUE_OK);
+	qt_reopen();
+	cr_assert_eq(queue_get_settings(qt_st, "old", &got), QUEUE_OK);
+	cr_assert_eq(got.receive_wait_seconds, 9);
+	cr_assert_eq(got.lease_seconds, 7);
 }
