@@ -39,6 +39,13 @@ ensure = @if $(2); then :; \
 have_pc = command -v pkg-config >/dev/null 2>&1 && pkg-config --exists $(1) 2>/dev/null
 have_tools = for t in $(1); do command -v $$t >/dev/null 2>&1 || exit 1; done
 
+# The SQS client tests (tests/sqs/) drive mmqd with Debian's aws CLI and boto3, and with the AWS
+# SDK for JavaScript on node (npm ci installs it into tests/sqs/node_modules); jq reads the CLI's
+# answers and ss (iproute2) sees a long poll's connection (make sqs-deps).
+SQS_DEPS_PKGS := awscli python3-boto3 nodejs npm jq iproute2
+SQS_DEPS_CHECK := [ -x /usr/bin/aws ] && /usr/bin/python3 -c 'import boto3' 2>/dev/null && \
+  [ -x /usr/bin/node ] && command -v npm >/dev/null && command -v jq >/dev/null && command -v ss >/dev/null
+
 # The cluster test and benchmark (tests/cluster/, bench/bench_cluster.sh) run Debian's nginx in
 # front of mmqd nodes; the test reads JSON with jq and YAML with python3-yaml, and checks the
 # compose file with docker-compose, offline, so without the Docker engine it recommends (make
@@ -98,8 +105,8 @@ HTTP_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(filter-out tests/test_queu
 BENCH_QUEUE := $(BUILD)/bench/bench_queue
 BENCH_STUB := $(BUILD)/bench/stub_server
 
-.PHONY: all deps test-deps bench-deps fuzz-deps cluster-deps tests test check-layers test-queue test-http \
-	test-concurrency test-crash test-docker test-cluster run bench bench-queue bench-http bench-cluster \
+.PHONY: all deps test-deps bench-deps fuzz-deps cluster-deps sqs-deps tests test check-layers test-queue \
+	test-http test-sqs test-concurrency test-crash test-docker test-cluster run bench bench-queue bench-http bench-cluster \
 	clean install install-systemd format fuzz fuzz-build test-valgrind test-http-tsan
 
 all: $(MMQD)
@@ -159,7 +166,7 @@ $(BENCH_STUB): $(BUILD)/bench/stub_server.o
 	$(CC) $(LDFLAGS) $^ $(MHD_LIBS) -o $@
 
 # Every test binary runs on its own; the first failure fails the target.
-test: check-layers test-queue test-http
+test: check-layers test-queue test-http test-sqs
 
 # Each file of queue/ and api/ calls only files below it (the order is in tests/check_layers.sh).
 check-layers: $(QUEUE_OBJ)
@@ -170,6 +177,22 @@ test-queue: $(QUEUE_TESTS) | test-deps
 
 test-http: $(MMQD) $(HTTP_TESTS) | test-deps
 	@set -e; for t in $(HTTP_TESTS); do echo "== $$t"; MMQD=$(abspath $(MMQD)) $$t --jobs 2; done
+
+# The real AWS clients against a real mmqd each (tests/sqs/): the aws CLI and boto3 speak the
+# Query protocol, the JavaScript SDK the JSON protocol.
+SQS_NODE_MODULES := tests/sqs/node_modules/.package-lock.json
+$(SQS_NODE_MODULES): tests/sqs/package.json tests/sqs/package-lock.json | sqs-deps
+	cd tests/sqs && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+sqs-deps:
+	$(call ensure,SQS client test dependencies,$(SQS_DEPS_CHECK),$(SQS_DEPS_PKGS))
+
+test-sqs: $(MMQD) $(SQS_NODE_MODULES) | sqs-deps
+	@set -e; export MMQD=$(abspath $(MMQD)); \
+	echo "== tests/sqs/test_awscli.sh"; bash tests/sqs/test_awscli.sh; \
+	echo "== tests/sqs/test_boto3.py"; /usr/bin/python3 tests/sqs/test_boto3.py; \
+	echo "== tests/sqs/test_sdk.mjs"; /usr/bin/node tests/sqs/test_sdk.mjs
 
 # The concurrency suite as a plain program (Criterion cannot start under ThreadSanitizer),
 # built against tests/plain/: make SANITIZE=thread test-concurrency
