@@ -106,7 +106,8 @@ BENCH_QUEUE := $(BUILD)/bench/bench_queue
 BENCH_STUB := $(BUILD)/bench/stub_server
 
 .PHONY: all deps test-deps bench-deps fuzz-deps cluster-deps sqs-deps tests test check-layers test-queue \
-	test-http test-sqs test-concurrency test-crash test-docker test-cluster run bench bench-queue bench-http bench-cluster \
+	test-http test-sqs test-concurrency test-crash test-docker test-cluster run bench bench-queue bench-http \
+	bench-sqs bench-cluster \
 	clean install install-systemd format fuzz fuzz-build test-valgrind test-http-tsan
 
 all: $(MMQD)
@@ -300,6 +301,11 @@ bench-queue: $(BENCH_QUEUE)
 
 bench-http: $(MMQD) $(BENCH_STUB)
 	MMQD=$(abspath $(MMQD)) STUB=$(abspath $(BENCH_STUB)) bash bench/bench_http.sh
+	$(MAKE) bench-sqs
+
+# SendMessage, ReceiveMessage and DeleteMessage through the SQS endpoint against the v1 API.
+bench-sqs: $(MMQD)
+	MMQD=$(abspath $(MMQD)) bash bench/bench_sqs.sh
 
 # 3 nodes behind nginx against 1 node direct and 1 node behind nginx, with wrk.
 bench-cluster: $(MMQD) | cluster-deps

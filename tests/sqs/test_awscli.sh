@@ -54,7 +54,7 @@ loop() {
 	check "dlq url" "$out" .QueueUrl "$dlq"
 	arn=$(sqs get-queue-attributes --queue-url "$dlq" --attribute-names QueueArn | jq -r .Attributes.QueueArn)
 	expect "dlq arn" "${arn%%:us-east-1:*}:${arn##*:}" "arn:aws:sqs:cli-dlq"
-	local redrive='{"deadLetterTargetArn":"'$arn'","maxReceiveCount":"2"}'
+	local redrive='{"deadLetterTargetArn":"'$arn'","maxReceiveCount":"3"}'
 	local qattrs
 	qattrs=$(jq -nc --arg r "$redrive" '{VisibilityTimeout:"30",RedrivePolicy:$r}')
 	out=$(sqs create-queue --queue-name cli-main --attributes "$qattrs")
@@ -88,7 +88,7 @@ loop() {
 	check "in flight after sends" "$out" .Attributes.ApproximateNumberOfMessagesNotVisible 0
 	check "visibility timeout" "$out" .Attributes.VisibilityTimeout 30
 	check "redrive policy" "$out" '.Attributes.RedrivePolicy | fromjson | "\(.deadLetterTargetArn) \(.maxReceiveCount)"' \
-		"$arn 2"
+		"$arn 3"
 	check "queue arn" "$out" .Attributes.QueueArn "${arn%cli-dlq}cli-main"
 
 	# Receive all four, in order, with their attributes and digests.
@@ -132,9 +132,9 @@ loop() {
 	check "one left, in flight" "$out" '.Attributes | "\(.ApproximateNumberOfMessages) \(.ApproximateNumberOfMessagesNotVisible)"' "0 1"
 	sqs delete-message --queue-url "$main" --receipt-handle "$h4" >/dev/null
 
-	# Redrive: received twice and made visible again, the third receive finds it in the DLQ.
+	# Redrive: received three times and made visible again, the fourth receive finds it in the DLQ.
 	sqs send-message --queue-url "$main" --message-body poison >/dev/null
-	for rx in 1 2; do
+	for rx in 1 2 3; do
 		m=$(sqs receive-message --queue-url "$main" --attribute-names ApproximateReceiveCount)
 		check "poison receive $rx" "$m" '.Messages[0] | "\(.Body) \(.Attributes.ApproximateReceiveCount)"' "poison $rx"
 		sqs change-message-visibility --queue-url "$main" --visibility-timeout 0 \

@@ -136,7 +136,7 @@ async function queues(sqs) {
     .Attributes.QueueArn;
   check("dlq arn", arn.replace(new RegExp(`:[a-z0-9-]+:${ACCOUNT}:`), ":R:A:"), "arn:aws:sqs:R:A:js-dlq");
   const Attributes = { VisibilityTimeout: "30",
-    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: arn, maxReceiveCount: "2" }) };
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: arn, maxReceiveCount: "3" }) };
   const main = (await sqs.send(new S.CreateQueueCommand({ QueueName: "js-main", Attributes }))).QueueUrl;
   check("main url", main, url("js-main"));
   check("create again", (await sqs.send(new S.CreateQueueCommand({ QueueName: "js-main", Attributes }))).QueueUrl, main);
@@ -199,10 +199,10 @@ async function sendReceive(sqs, main) {
   await sqs.send(new S.DeleteMessageCommand({ QueueUrl: main, ReceiptHandle: m[3].ReceiptHandle }));
 }
 
-// Received twice and made visible again, the message is found in the DLQ.
+// Received three times and made visible again, the message is found in the DLQ.
 async function redrive(sqs, main, dlq) {
   await sqs.send(new S.SendMessageCommand({ QueueUrl: main, MessageBody: "poison" }));
-  for (const n of [1, 2]) {
+  for (const n of [1, 2, 3]) {
     const m = (await sqs.send(new S.ReceiveMessageCommand({ QueueUrl: main, MessageSystemAttributeNames: ["ApproximateReceiveCount"] }))).Messages;
     check(`poison receive ${n}`, m.map((x) => [x.Body, x.Attributes.ApproximateReceiveCount]), [["poison", String(n)]]);
     await sqs.send(new S.ChangeMessageVisibilityCommand({ QueueUrl: main, ReceiptHandle: m[0].ReceiptHandle, VisibilityTimeout: 0 }));
