@@ -225,6 +225,10 @@ def send_receive(sqs, main):
                                 AttributeNames=["ApproximateReceiveCount"])["Messages"]
     check("visible again", [(x["MessageId"], x["Attributes"]["ApproximateReceiveCount"]) for x in again],
           [(first, "2")])
+    sqs.delete_message(QueueUrl=main, ReceiptHandle=m[0]["ReceiptHandle"])
+    check("a stale handle deletes nothing", counts(sqs, main), (0, 4, 1))
+    expect_error("AWS.SimpleQueueService.MessageNotInflight", sqs.change_message_visibility, QueueUrl=main,
+                 ReceiptHandle=m[0]["ReceiptHandle"], VisibilityTimeout=0)
     part = {k: ATTRS[k] for k in ("color", "count")}
     check("named message attributes", again[0]["MessageAttributes"], part)
     check("named attributes md5", again[0]["MD5OfMessageAttributes"], attr_md5(part))
@@ -236,6 +240,7 @@ def send_receive(sqs, main):
     check("visibility batch failed", [(e["Id"], e["Code"], e["SenderFault"]) for e in r["Failed"]],
           [("bad", "ReceiptHandleIsInvalid", True)])
     sqs.delete_message(QueueUrl=main, ReceiptHandle=m[2]["ReceiptHandle"])
+    sqs.delete_message(QueueUrl=main, ReceiptHandle=m[2]["ReceiptHandle"])  # gone already: succeeds
     back = sqs.receive_message(QueueUrl=main, MaxNumberOfMessages=10)["Messages"]
     check("two back", [x["Body"] for x in back], ["first body", batch[0]])
     r = sqs.delete_message_batch(QueueUrl=main, Entries=[

@@ -180,6 +180,10 @@ async function sendReceive(sqs, main) {
   await sqs.send(new S.ChangeMessageVisibilityCommand({ QueueUrl: main, ReceiptHandle: m[0].ReceiptHandle, VisibilityTimeout: 0 }));
   const again = (await sqs.send(new S.ReceiveMessageCommand({ QueueUrl: main, MessageSystemAttributeNames: ["ApproximateReceiveCount"] }))).Messages;
   check("visible again", again.map((x) => [x.MessageId, x.Attributes.ApproximateReceiveCount]), [[first, "2"]]);
+  await sqs.send(new S.DeleteMessageCommand({ QueueUrl: main, ReceiptHandle: m[0].ReceiptHandle }));
+  check("a stale handle deletes nothing", await counts(sqs, main), [0, 4, 1]);
+  await expectError("MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight", 400,
+    sqs.send(new S.ChangeMessageVisibilityCommand({ QueueUrl: main, ReceiptHandle: m[0].ReceiptHandle, VisibilityTimeout: 0 })));
   r = await sqs.send(new S.ChangeMessageVisibilityBatchCommand({ QueueUrl: main, Entries: [
     { Id: "a", ReceiptHandle: again[0].ReceiptHandle, VisibilityTimeout: 0 },
     { Id: "b", ReceiptHandle: m[1].ReceiptHandle, VisibilityTimeout: 0 },
@@ -187,6 +191,7 @@ async function sendReceive(sqs, main) {
   check("visibility batch ok", r.Successful.map((e) => e.Id).sort(), ["a", "b"]);
   check("visibility batch failed", r.Failed.map((e) => [e.Id, e.Code, e.SenderFault]), [["bad", "ReceiptHandleIsInvalid", true]]);
   await sqs.send(new S.DeleteMessageCommand({ QueueUrl: main, ReceiptHandle: m[2].ReceiptHandle }));
+  await sqs.send(new S.DeleteMessageCommand({ QueueUrl: main, ReceiptHandle: m[2].ReceiptHandle })); // gone already
   const back = (await sqs.send(new S.ReceiveMessageCommand({ QueueUrl: main, MaxNumberOfMessages: 10 }))).Messages;
   check("two back", back.map((x) => x.Body), ["first body", batch[0]]);
   r = await sqs.send(new S.DeleteMessageBatchCommand({ QueueUrl: main, Entries: [
@@ -299,6 +304,7 @@ async function main() {
   const t0 = performance.now();
   await server.start();
   const sqs = client();
+  check("body MD5 checks on (the SDK's default)", typeof sqs.config.md5, "function");
   const [mainUrl, dlq, arn] = await queues(sqs);
   await sendReceive(sqs, mainUrl);
   await redrive(sqs, mainUrl, dlq);
