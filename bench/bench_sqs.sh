@@ -42,7 +42,8 @@ trap 'exit 130' INT TERM
 # start_mmqd MODE: a fresh mmqd on port 0 with --sync MODE; sets pid and url.
 start_mmqd() {
 	local log=$tmp/mmqd-$1.log port=
-	"$MMQD" --listen 127.0.0.1:0 --data-dir "$tmp/data-$1" --sync "$1" --threads "$(nproc)" 2>"$log" &
+	: >"$log"
+	"$MMQD" --listen 127.0.0.1:0 --data-dir "$tmp/data-$1" --sync "$1" --threads "$(nproc)" 2>>"$log" &
 	pid=$!
 	for _ in $(seq 300); do
 		port=$(sed -n 's/.*event=listening addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log")
