@@ -290,13 +290,15 @@ async function settings(sqs, main, dlq, arn) {
     sqs.send(new S.SendMessageCommand({ QueueUrl: main, MessageBody: "x" })));
 }
 
-// With a token, the configured access key gets in and another one gets the SQS auth error.
+// With a token and --sqs-access-key, that access key gets in and another one (the token
+// included) gets the SQS auth error.
 async function auth() {
-  writeFileSync(join(server.tmp, "token"), "mmqtest\n");
+  writeFileSync(join(server.tmp, "token"), "the-v1-token\n");
   await server.stop("SIGTERM");
-  await server.start("--auth-token-file", join(server.tmp, "token"));
+  await server.start("--auth-token-file", join(server.tmp, "token"), "--sqs-access-key", "mmqtest");
   check("right access key", (await client().send(new S.CreateQueueCommand({ QueueName: "js-auth" }))).QueueUrl, url("js-auth"));
   await expectError("InvalidClientTokenId", "InvalidClientTokenId", 403, client("wrongkey").send(new S.ListQueuesCommand({})));
+  await expectError("InvalidClientTokenId", "InvalidClientTokenId", 403, client("the-v1-token").send(new S.ListQueuesCommand({})));
   await server.stop("SIGTERM");
 }
 
