@@ -18,8 +18,10 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 import boto3
+import botocore
 import botocore.config
 import botocore.exceptions
 
@@ -357,6 +359,15 @@ def auth():
           "%s/%s/py-auth" % (server.url, ACCOUNT))
     e = expect_error("InvalidClientTokenId", client("wrongkey").list_queues)
     check("auth error status", e.response["ResponseMetadata"]["HTTPStatusCode"], 403)
+    unsigned = boto3.client("sqs", endpoint_url=server.url, region_name="us-east-1",
+                            config=botocore.config.Config(signature_version=botocore.UNSIGNED,
+                                                          retries={"total_max_attempts": 1}))
+    e = expect_error("MissingAuthenticationToken", unsigned.list_queues)
+    check("unsigned status", e.response["ResponseMetadata"]["HTTPStatusCode"], 403)
+    # The queue SQS made is the v1 API's too, behind the bearer token.
+    req = urllib.request.Request(server.url + "/v1/queues/py-auth", headers={"Authorization": "Bearer mmqtest"})
+    with urllib.request.urlopen(req) as r:
+        check("v1 sees the SQS queue", (r.status, json.loads(r.read())["name"]), (200, "py-auth"))
     server.stop(signal.SIGTERM)
 
 
