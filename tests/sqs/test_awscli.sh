@@ -224,13 +224,19 @@ wait_connected() {
 	done
 }
 
-# The auth token: the configured access key gets in, another one gets the SQS auth error.
+# The auth token: the configured access key gets in, another one gets the SQS auth error; with a
+# secret key too, signatures are verified.
 auth() {
 	printf 'mmqtest\n' >"$MMQ_TMP/token"
 	mmq_stop TERM
 	mmq_start --auth-token-file "$MMQ_TMP/token"
 	check "right access key" "$(sqs create-queue --queue-name cli-auth)" .QueueUrl "$MMQ_URL/000000000000/cli-auth"
 	AWS_ACCESS_KEY_ID=wrongkey sqs_error InvalidClientTokenId list-queues
+	# With --sqs-secret-key the SigV4 signature is verified: the right secret in, another out.
+	mmq_stop TERM
+	mmq_start --auth-token-file "$MMQ_TMP/token" --sqs-secret-key mmqtestsecret
+	check "signed with the secret" "$(sqs get-queue-url --queue-name cli-auth)" .QueueUrl "$MMQ_URL/000000000000/cli-auth"
+	AWS_SECRET_ACCESS_KEY=wrongsecret sqs_error SignatureDoesNotMatch list-queues
 	mmq_stop TERM
 }
 

@@ -115,10 +115,10 @@ def attr_md5(attrs):
     return hashlib.md5(out).hexdigest()
 
 
-def client(key="mmqtest"):
+def client(key="mmqtest", secret="mmqtestsecret"):
     return boto3.client(
         "sqs", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id=key,
-        aws_secret_access_key="mmqtestsecret",
+        aws_secret_access_key=secret,
         config=botocore.config.Config(retries={"total_max_attempts": 1}, read_timeout=60))
 
 
@@ -370,6 +370,17 @@ def auth():
     req = urllib.request.Request(server.url + "/v1/queues/py-auth", headers={"Authorization": "Bearer mmqtest"})
     with urllib.request.urlopen(req) as r:
         check("v1 sees the SQS queue", (r.status, json.loads(r.read())["name"]), (200, "py-auth"))
+    # With --sqs-secret-key the SigV4 signature is verified: the right secret in, another out.
+    server.stop(signal.SIGTERM)
+    server.start("--auth-token-file", os.path.join(server.tmp, "token"), "--sqs-secret-key", "mmqtestsecret")
+    sqs = client()
+    check("signed with the secret", sqs.get_queue_url(QueueName="py-auth")["QueueUrl"],
+          "%s/%s/py-auth" % (server.url, ACCOUNT))
+    r = sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName="py-auth")["QueueUrl"], MessageBody="signed é",
+                         MessageAttributes=ATTRS)
+    check("signed send", r["MD5OfMessageAttributes"], attr_md5(ATTRS))
+    e = expect_error("SignatureDoesNotMatch", client(secret="wrongsecret").list_queues)
+    check("bad signature status", e.response["ResponseMetadata"]["HTTPStatusCode"], 403)
     server.stop(signal.SIGTERM)
 
 

@@ -92,9 +92,9 @@ function attrMd5(attrs) {
   return md5(Buffer.concat(parts));
 }
 
-function client(key = "mmqtest") {
+function client(key = "mmqtest", secret = "mmqtestsecret") {
   return new S.SQSClient({ endpoint: server.url, region: "us-east-1", maxAttempts: 1,
-    credentials: { accessKeyId: key, secretAccessKey: "mmqtestsecret" } });
+    credentials: { accessKeyId: key, secretAccessKey: secret } });
 }
 
 // The call must fail with the SQS error name, the legacy code of x-amzn-query-error, and status.
@@ -301,6 +301,16 @@ async function auth() {
   check("right access key", (await client().send(new S.CreateQueueCommand({ QueueName: "js-auth" }))).QueueUrl, url("js-auth"));
   await expectError("InvalidClientTokenId", "InvalidClientTokenId", 403, client("wrongkey").send(new S.ListQueuesCommand({})));
   await expectError("InvalidClientTokenId", "InvalidClientTokenId", 403, client("the-v1-token").send(new S.ListQueuesCommand({})));
+  // With --sqs-secret-key the SigV4 signature is verified: the right secret in, another out.
+  await server.stop("SIGTERM");
+  await server.start("--auth-token-file", join(server.tmp, "token"), "--sqs-access-key", "mmqtest",
+    "--sqs-secret-key", "mmqtestsecret");
+  const r = await client().send(new S.SendMessageCommand({ QueueUrl: url("js-auth"), MessageBody: "signed é", MessageAttributes: ATTRS }));
+  check("signed send", r.MD5OfMessageAttributes, attrMd5(ATTRS));
+  const got = (await client().send(new S.ReceiveMessageCommand({ QueueUrl: url("js-auth"), MessageAttributeNames: ["All"] }))).Messages;
+  check("signed receive", got.map((m) => [m.Body, m.MessageAttributes]), [["signed é", ATTRS]]);
+  await expectError("SignatureDoesNotMatch", "SignatureDoesNotMatch", 403,
+    client("mmqtest", "wrongsecret").send(new S.ListQueuesCommand({})));
   await server.stop("SIGTERM");
 }
 
