@@ -234,35 +234,59 @@ check_names_that_hash_alike() {
 	expect "esc and its percent-encoded form %65s%63 reach the same node" "$(holders esc | cut -d: -f2)" 2
 }
 
+# sqs_json ACTION BODY: one AWS JSON 1.0 request through nginx.
+sqs_json() {
+	http POST "$(proxy)/" "$2" "X-Amz-Target: AmazonSQS.$1"
+}
+
+# sqs_url Q: the queue URL of Q as mmqd builds it behind nginx: on the proxy's host and port.
+sqs_url() { echo "http://127.0.0.1:$CL_PROXY_PORT/000000000000/$1"; }
+
+# SQS queues s00..s19, the even ones made and used with the JSON protocol, the odd ones with the
+# Query protocol; SQS_QUEUES lists them.
+SQS_QUEUES=()
+
 check_sqs_routing() {
-	local q i wrong=0 url where
-	http POST "$(node n1)/" '{}' "X-Amz-Target: AmazonSQS.ListQueues"
-	if [ "$ST" = 404 ] || [ "$ST" = 405 ]; then
-		log "this mmqd has no SQS endpoint (POST / answers $ST): SQS routing not checked"
-		return 0
-	fi
+	local q i wrong_make=0 wrong_place=0 wrong_recv=0 wrong_v1=0 where got
 	for i in $(seq 0 19); do
 		q=$(printf 's%02d' "$i")
+		SQS_QUEUES+=("$q")
 		if [ $((i % 2)) = 0 ]; then
-			http POST "$(proxy)/" "{\"QueueName\":\"$q\"}" "X-Amz-Target: AmazonSQS.CreateQueue" \
-				&& url=$(jq -r .QueueUrl <<<"$BODY")
-			http POST "$(proxy)/" "{\"QueueUrl\":\"$url\",\"MessageBody\":\"m1\"}" \
-				"X-Amz-Target: AmazonSQS.SendMessage"
+			sqs_json CreateQueue "{\"QueueName\":\"$q\"}"
+			got="$ST $(jq -r .QueueUrl <<<"$BODY")"
+			sqs_json SendMessage "{\"QueueUrl\":\"$(sqs_url "$q")\",\"MessageBody\":\"m-$q\"}"
 		else
 			http POST "$(proxy)/" "Action=CreateQueue&QueueName=$q&Version=2012-11-05"
-			url="http://127.0.0.1:$CL_PROXY_PORT/000000000000/$q"
-			http POST "$(proxy)/" "Action=SendMessage&QueueUrl=$(jq -rn --arg u "$url" '$u|@uri')&MessageBody=m1&Version=2012-11-05"
+			got="$ST $(grep -o '<QueueUrl>[^<]*' <<<"$BODY" | cut -c11-)"
+			http POST "$(proxy)/" "Action=SendMessage&QueueUrl=$(jq -rn --arg u "$(sqs_url "$q")" '$u|@uri')&MessageBody=m-$q&Version=2012-11-05"
 		fi
-		[ "$ST" = 200 ] || wrong=$((wrong + 1))
+		[ "$got $ST" = "200 $(sqs_url "$q") 200" ] || { wrong_make=$((wrong_make + 1)); echo "  $q: $got $ST"; }
 	done
-	expect "SQS CreateQueue + SendMessage through nginx, 10 queues per protocol: all 200" "$wrong" 0
-	wrong=0
-	for i in $(seq 0 19); do
-		q=$(printf 's%02d' "$i")
+	expect "SQS CreateQueue (queue URL on the proxy's host) and SendMessage through nginx, 10 queues per protocol" \
+		"$wrong_make" 0
+	for q in "${SQS_QUEUES[@]}"; do
 		where=$(holders "$q")
-		[[ "$where" =~ ^n[0-9]:1$ ]] || { wrong=$((wrong + 1)); echo "  $q on: $where"; }
+		[[ "$where" =~ ^n[0-9]:1$ ]] || { wrong_place=$((wrong_place + 1)); echo "  $q on: $where"; }
+		OWNER[$q]=${where%%:*}
+		http GET "$(proxy)/v1/queues/$q"
+		[ "$ST $(jq -r .depth <<<"$BODY")" = "200 1" ] || wrong_v1=$((wrong_v1 + 1))
 	done
-	expect "each SQS queue lives on exactly one node, with its one message" "$wrong" 0
+	expect "each SQS queue lives on exactly one node, with its one message" "$wrong_place" 0
+	expect "each SQS queue is found by the v1 API through nginx" "$wrong_v1" 0
+	for i in "${!SQS_QUEUES[@]}"; do
+		q=${SQS_QUEUES[$i]}
+		if [ $((i % 2)) = 0 ]; then
+			sqs_json ReceiveMessage "{\"QueueUrl\":\"$(sqs_url "$q")\",\"VisibilityTimeout\":0}"
+			got="$ST $(jq -r '.Messages[0].Body' <<<"$BODY")"
+		else
+			# The Query protocol sent to the queue URL's own path, as older SDKs do.
+			http POST "$(proxy)/000000000000/$q" "Action=ReceiveMessage&VisibilityTimeout=0&Version=2012-11-05"
+			got="$ST $(grep -o '<Body>[^<]*' <<<"$BODY" | cut -c7-)"
+		fi
+		[ "$got" = "200 m-$q" ] || { wrong_recv=$((wrong_recv + 1)); echo "  $q: $got"; }
+	done
+	expect "SQS ReceiveMessage through nginx (JSON body, Query to the queue URL path) gets each queue's message" \
+		"$wrong_recv" 0
 }
 
 # check_node_down NODE: requests through nginx to every queue while NODE is down.
@@ -279,9 +303,18 @@ check_node_down() {
 				"$(expected_ids $((PER_QUEUE + 1)) $((PER_QUEUE + 1)))" ] || wrong_up=$((wrong_up + 1))
 		fi
 	done
-	expect "with $down killed, enqueue and peek on its queues answer 503 node_unavailable (JSON, Retry-After: 5)" \
+	for q in "${SQS_QUEUES[@]}"; do
+		sqs_json SendMessage "{\"QueueUrl\":\"$(sqs_url "$q")\",\"MessageBody\":\"late\"}"
+		if [ "${OWNER[$q]}" = "$down" ]; then
+			[ "$ST|$BODY" = "503|$UNAVAILABLE" ] || { wrong_down=$((wrong_down + 1)); echo "  $q: $ST $BODY"; }
+		else
+			[ "$ST" = 200 ] || wrong_up=$((wrong_up + 1))
+		fi
+	done
+	expect "with $down killed, enqueue and peek (v1) and SendMessage (SQS) to its queues answer 503 node_unavailable (JSON, Retry-After: 5)" \
 		"$wrong_down" 0
-	expect "with $down killed, the other nodes' queues take message $((PER_QUEUE + 1))" "$wrong_up" 0
+	expect "with $down killed, the other nodes' queues take message $((PER_QUEUE + 1)) (v1) or a SendMessage (SQS)" \
+		"$wrong_up" 0
 }
 
 # writer Q FILE: enqueues i = 1, 2, ... to queue Q through nginx until an answer is not 201
