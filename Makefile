@@ -47,11 +47,13 @@ SQS_DEPS_CHECK := [ -x /usr/bin/aws ] && /usr/bin/python3 -c 'import boto3' 2>/d
   [ -x /usr/bin/node ] && command -v npm >/dev/null && command -v jq >/dev/null && command -v ss >/dev/null
 
 # The cluster test and benchmark (tests/cluster/, bench/bench_cluster.sh) run Debian's nginx in
-# front of mmqd nodes; the test reads JSON with jq and YAML with python3-yaml, and checks the
-# compose file with docker-compose, offline, so without the Docker engine it recommends (make
-# cluster-deps; the benchmark adds wrk).
-CLUSTER_DEPS_PKGS := --no-install-recommends nginx curl jq python3-yaml prometheus docker-compose
-CLUSTER_DEPS_CHECK := [ -x /usr/sbin/nginx ] && command -v curl >/dev/null && command -v jq >/dev/null && \
+# front of mmqd nodes, with its njs module for SQS ListQueues; the test reads JSON with jq and YAML
+# with python3-yaml, and checks the compose file with docker-compose, offline, so without the
+# Docker engine it recommends (make cluster-deps; the benchmark adds wrk).
+CLUSTER_DEPS_PKGS := --no-install-recommends nginx libnginx-mod-http-js curl jq python3-yaml prometheus \
+  docker-compose
+CLUSTER_DEPS_CHECK := [ -x /usr/sbin/nginx ] && [ -f /usr/lib/nginx/modules/ngx_http_js_module.so ] && \
+  command -v curl >/dev/null && command -v jq >/dev/null && \
   command -v promtool >/dev/null && python3 -c 'import yaml' 2>/dev/null && \
   { command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1; }
 

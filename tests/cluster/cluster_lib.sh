@@ -92,7 +92,7 @@ cl_nginx_conf() {
 cl_start_proxy() {
 	local dir=$CL_TMP/nginx pid try
 	mkdir -p "$dir"
-	cp "$CL_DEPLOY"/mmq-*.conf "$dir/"
+	cp "$CL_DEPLOY"/mmq-*.conf "$CL_DEPLOY/mmq.js" "$dir/"
 	for try in 1 2 3 4 5; do
 		CL_PROXY_PORT=$(free_port)
 		cl_nginx_conf "$@" >"$dir/nginx.conf"

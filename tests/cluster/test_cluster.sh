@@ -289,6 +289,45 @@ check_sqs_routing() {
 		"$wrong_recv" 0
 }
 
+# sqs_pages PROTOCOL MAX: pages of ListQueues (prefix s) through nginx with MaxResults=MAX (none
+# when 0), following NextToken: one line per page, "<status> <names of the page> [token]".
+sqs_pages() {
+	local token="" names max_json="" max_query=""
+	[ "$2" = 0 ] || { max_json=",\"MaxResults\":$2"; max_query="&MaxResults=$2"; }
+	while :; do
+		if [ "$1" = json ]; then
+			sqs_json ListQueues "{\"QueueNamePrefix\":\"s\"$max_json${token:+,\"NextToken\":\"$token\"}}"
+			names=$(jq -r '[(.QueueUrls // [])[] | split("/") | last] | join(",")' <<<"$BODY")
+			token=$(jq -r '.NextToken // empty' <<<"$BODY")
+		else
+			http POST "$(proxy)/" "Action=ListQueues&QueueNamePrefix=s$max_query${token:+&NextToken=$token}"
+			names=$(grep -o '<QueueUrl>[^<]*' <<<"$BODY" | sed 's|.*/||' | paste -sd, -)
+			token=$(grep -o '<NextToken>[^<]*' <<<"$BODY" | cut -c12-)
+		fi
+		echo "$ST $names${token:+ $token}"
+		[ -n "$token" ] && [ "$ST" = 200 ] || break
+	done
+}
+
+# check_sqs_list: ListQueues through nginx lists every node's queues (mmq.js), page by page.
+check_sqs_list() {
+	local all want p
+	all=$(printf '%s\n' "${SQS_QUEUES[@]}" | paste -sd, -)
+	for p in json query; do
+		expect "SQS ListQueues ($p) through nginx lists the queues of every node, sorted" \
+			"$(sqs_pages $p 0)" "200 $all"
+		want=$(printf '200 %s s06\n200 %s s13\n200 %s' "$(cut -d, -f1-7 <<<"$all")" \
+			"$(cut -d, -f8-14 <<<"$all")" "$(cut -d, -f15- <<<"$all")")
+		expect "SQS ListQueues ($p) through nginx, MaxResults=7: pages of 7, 7 and 6 names, NextToken the last name" \
+			"$(sqs_pages $p 7)" "$want"
+	done
+	expect "SQS ListQueues through nginx: the queue URLs point at the proxy" \
+		"$(sqs_json ListQueues '{"QueueNamePrefix":"s00"}'; jq -c .QueueUrls <<<"$BODY")" "[\"$(sqs_url s00)\"]"
+	sqs_json ListQueues '{"MaxResults":0}'
+	expect "SQS ListQueues through nginx with MaxResults=0: the nodes' 400 InvalidParameterValue" \
+		"$ST $(jq -r '.__type' <<<"$BODY")" "400 com.amazonaws.sqs#InvalidParameterValue"
+}
+
 # check_node_down NODE: requests through nginx to every queue while NODE is down.
 check_node_down() {
 	local down=$1 q wrong_down=0 wrong_up=0
@@ -311,6 +350,9 @@ check_node_down() {
 			[ "$ST" = 200 ] || wrong_up=$((wrong_up + 1))
 		fi
 	done
+	sqs_json ListQueues '{}'
+	expect "with $down killed, SQS ListQueues through nginx answers 503 node_unavailable rather than a partial list" \
+		"$ST $(jq -r .error.code <<<"$BODY")" "503 node_unavailable"
 	expect "with $down killed, enqueue and peek (v1) and SendMessage (SQS) to its queues answer 503 node_unavailable (JSON, Retry-After: 5)" \
 		"$wrong_down" 0
 	expect "with $down killed, the other nodes' queues take message $((PER_QUEUE + 1)) (v1) or a SendMessage (SQS)" \
@@ -340,6 +382,7 @@ main() {
 	check_proxy_routes
 	check_names_that_hash_alike
 	check_sqs_routing
+	check_sqs_list
 
 	down=${OWNER[q00]}
 	log "SIGKILL $down under load, then requests to every queue"
