@@ -143,8 +143,8 @@ check_placement() {
 	expect "each queue holds its $PER_QUEUE messages on its node" "$depth_bad" 0
 }
 
-# check_order_through_proxy VERB LAST: each queue's messages through nginx, in order: VERB peek
-# (GET .../messages) or pop; queues on nodes other than SKIP must hold 1..LAST, SKIP's 1..$3.
+# check_order_through_proxy VERB LAST [LAST_DOWN DOWN]: each queue's messages through nginx, in
+# order, by VERB peek (GET .../messages) or pop: 1..LAST, and 1..LAST_DOWN on node DOWN's queues.
 check_order_through_proxy() {
 	local verb=$1 last=$2 last_down=${3:-$2} down=${4:-} q want got wrong=0 url
 	for q in "${QUEUES[@]}"; do
