@@ -172,8 +172,8 @@ $(BENCH_STUB): $(BUILD)/bench/stub_server.o
 test: check-layers test-queue test-http test-sqs
 
 # Each file of queue/ and api/ calls only files below it (the order is in tests/check_layers.sh).
-check-layers: $(QUEUE_OBJ)
-	@sh tests/check_layers.sh $(QUEUE_OBJ)
+check-layers: $(QUEUE_OBJ) $(API_OBJ)
+	@sh tests/check_layers.sh $(QUEUE_OBJ) $(API_OBJ)
 
 test-queue: $(QUEUE_TESTS) | test-deps
 	@set -e; for t in $(QUEUE_TESTS); do echo "== $$t"; $$t --jobs 2; done

@@ -1,4 +1,4 @@
-/* handlers_queues.c: the routes about queues as a whole: health, list, create or change, stats, delete. */
+/* handlers_queues.c: the routes about the store and its queues as a whole: health, metrics, list, create or change, stats, delete. */
 #include <cJSON.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -14,6 +14,28 @@ enum api_step api_h_healthz(struct api_req *req)
 	jb_init(&b);
 	jb_lit(&b, "{\"status\":\"ok\"}");
 	return api_respond(req, 200, &b);
+}
+
+enum api_step api_h_metrics(struct api_req *req)
+{
+	struct queue_store_stats st;
+	struct queue_stats *all = NULL;
+	size_t count = 0;
+	enum queue_err err = queue_list(req->srv->store, &all, &count);
+	struct jbuf b;
+
+	if (err != QUEUE_OK)
+		return api_respond_queue_err(req, err, "queue_list");
+	queue_store_stats(req->srv->store, &st);
+	jb_init(&b);
+	api_metrics_queues(&b, all, count, api_now_ms());
+	free(all);
+	api_metrics_store(&b, &st);
+	/* Counted before it is written, so a scrape sees itself. */
+	api_metrics_count(&req->srv->metrics, req->route_row, 200, api_mono_ns() - req->start_ns);
+	req->counted = true;
+	api_metrics_http(&b, &req->srv->metrics);
+	return api_respond_body(req, 200, &b, "text/plain; version=0.0.4; charset=utf-8", NULL);
 }
 
 enum api_step api_h_list_queues(struct api_req *req)

@@ -145,6 +145,8 @@ static void req_begin(struct api_req *req, const char *method, const char *url)
 	} else {
 		enum api_error found = api_route_find(method, req->raw_path, &req->route, &req->path,
 						      req->allow, sizeof(req->allow));
+		if (req->route != NULL)
+			req->route_row = api_route_index(req->route);
 		/* SQS clients authenticate the AWS way; everything else with the bearer token. */
 		bool sqs = req->route != NULL && req->route->body == API_BODY_SQS;
 
@@ -235,6 +237,7 @@ static struct api_req *req_new(struct api_server *srv, struct MHD_Connection *co
 	req->sqs_action = -1;
 	req->conn = conn;
 	req->start_ns = api_mono_ns();
+	req->route_row = api_route_count();
 	jb_init(&req->pend);
 	/* An atomic, not srv->lock: every request passes here, on every thread. */
 	atomic_fetch_add(&srv->inflight, 1);
@@ -503,6 +506,20 @@ static void server_free(struct api_server *srv)
 	free(srv);
 }
 
+/* metrics_init sets up the request counters: one row per route of the table, one per SQS action. */
+static bool metrics_init(struct api_metrics *m)
+{
+	size_t n = api_route_count();
+	const struct api_route_info **info = calloc(n ? n : 1, sizeof(*info));
+	bool ok = info != NULL;
+
+	for (size_t i = 0; ok && i < n; i++)
+		info[i] = api_route_info(i);
+	ok = ok && api_metrics_init(m, info, n, api_sqs_action_name, api_sqs_action_count());
+	free(info);
+	return ok;
+}
+
 bool api_start(struct queue_store *store, const struct api_config *cfg, struct api_server **out,
 	       char *err, size_t errlen)
 {
@@ -539,8 +556,7 @@ bool api_start(struct queue_store *store, const struct api_config *cfg, struct a
 		}
 	}
 	srv->tls = cfg->tls_cert_pem != NULL;
-	if (!api_metrics_init(&srv->metrics, api_route_count(), api_sqs_action_name,
-			      api_sqs_action_count()))
+	if (!metrics_init(&srv->metrics))
 		goto nomem;
 	if (!start_daemon(srv, cfg, err, errlen))
 		goto fail;

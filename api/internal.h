@@ -100,6 +100,7 @@ struct api_route {
 struct api_metrics {
 	atomic_uint_fast64_t *counts;	 /* (routes + 1) * API_STATUS_SLOTS */
 	atomic_uint_fast64_t *durations; /* (routes + 1) rows of buckets, +Inf and the sum in ns */
+	const struct api_route_info **info; /* routes rows: the method and pattern of each */
 	size_t routes;
 	/* SQS answers by action (last row: no action known) and status. */
 	atomic_uint_fast64_t *sqs_counts; /* (sqs_actions + 1) * API_STATUS_SLOTS */
@@ -199,6 +200,7 @@ struct api_req {
 	struct MHD_Connection *conn;
 	struct api_conn *cctx; /* NULL when there was no memory for it */
 	const struct api_route *route; /* NULL when none matched */
+	size_t route_row;	       /* its row in the metrics: api_route_count() when none matched */
 	struct api_path path;
 	enum api_error early;	       /* an error known before the body was read */
 	char allow[64];		       /* the Allow header of a 405 */
@@ -207,6 +209,7 @@ struct api_req {
 	size_t discarded; /* bytes dropped after the body passed its cap */
 	bool begun;	  /* req_begin has looked at the headers */
 	bool responded;
+	bool counted; /* the answer is counted in the metrics already (a scrape counts itself) */
 	int linger_fd;	  /* a duplicate of the socket to linger on once the request ends, or -1 */
 	api_handler_fn resume; /* what to run when a suspended request wakes */
 
@@ -331,7 +334,7 @@ bool api_param_u64(struct api_req *req, const char *name, uint64_t min, uint64_t
 		   uint64_t *out);
 
 /*
- * Handlers, one per route of router.c (handlers_*.c, metrics.c, longpoll.c).
+ * Handlers, one per route of router.c (handlers_*.c, longpoll.c, sqs_*.c).
  * Each api_h_<name> serves its route for req: it queues exactly one response
  * (API_STEP_DONE) or suspends the connection with req->resume set
  * (API_STEP_SUSPENDED). They can't fail otherwise: errors become responses.
@@ -371,11 +374,13 @@ enum api_step api_longpoll_start(struct api_req *req, bool lease, size_t limit, 
 				 uint64_t wait_ms);
 
 /*
- * api_metrics_init zeroes the counters of routes routes and of n SQS actions,
- * action i named sqs_name(i); false when out of memory.
+ * api_metrics_init zeroes the counters of routes routes, whose method and
+ * pattern info[i] names (copied; the infos themselves are borrowed: the route
+ * table lives as long as the program), and of n SQS actions, action i named
+ * sqs_name(i). False when out of memory.
  */
-bool api_metrics_init(struct api_metrics *m, size_t routes, const char *(*sqs_name)(size_t i),
-		      size_t n);
+bool api_metrics_init(struct api_metrics *m, const struct api_route_info *const *info, size_t routes,
+		      const char *(*sqs_name)(size_t i), size_t n);
 
 /* api_metrics_count_sqs counts one SQS answer of status to action (-1: unknown). This function can't fail. */
 void api_metrics_count_sqs(struct api_metrics *m, int action, unsigned status);
@@ -390,11 +395,14 @@ const char *api_sqs_action_name(size_t i);
 void api_metrics_free(struct api_metrics *m);
 
 /*
- * api_metrics_count counts one response of status on route (NULL: none
- * matched) that took elapsed_ns from its headers to its answer. This function can't fail.
+ * api_metrics_count counts one response of status on route row row (routes:
+ * none matched) that took elapsed_ns from its headers to its answer. This
+ * function can't fail.
  */
-void api_metrics_count(struct api_metrics *m, const struct api_route *route, unsigned status,
-		       uint64_t elapsed_ns);
+void api_metrics_count(struct api_metrics *m, size_t row, unsigned status, uint64_t elapsed_ns);
+
+/* api_metrics_http writes the HTTP request counters, the duration histogram and the SQS counters of /metrics. */
+void api_metrics_http(struct jbuf *b, const struct api_metrics *m);
 
 /*
  * api_metrics_queues writes the per-queue families of /metrics for the count

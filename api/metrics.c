@@ -1,4 +1,4 @@
-/* metrics.c: request counters and durations, and the /metrics page in Prometheus text format 0.0.4. */
+/* metrics.c: request counters and durations, and their families of the /metrics page (Prometheus text 0.0.4). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +25,8 @@ static const uint64_t duration_bound_us[] = {
 /* A row of m->durations: the buckets, then the sum of the durations in ns. */
 #define DURATION_ROW (DURATION_BUCKETS + 1)
 
-bool api_metrics_init(struct api_metrics *m, size_t routes, const char *(*sqs_name)(size_t i),
-		      size_t n)
+bool api_metrics_init(struct api_metrics *m, const struct api_route_info *const *info, size_t routes,
+		      const char *(*sqs_name)(size_t i), size_t n)
 {
 	m->routes = routes;
 	m->sqs_name = sqs_name;
@@ -34,10 +34,12 @@ bool api_metrics_init(struct api_metrics *m, size_t routes, const char *(*sqs_na
 	m->counts = calloc((routes + 1) * API_STATUS_SLOTS, sizeof(*m->counts));
 	m->durations = calloc((routes + 1) * DURATION_ROW, sizeof(*m->durations));
 	m->sqs_counts = calloc((n + 1) * API_STATUS_SLOTS, sizeof(*m->sqs_counts));
-	if (m->counts == NULL || m->durations == NULL || m->sqs_counts == NULL) {
+	m->info = calloc(routes ? routes : 1, sizeof(*m->info));
+	if (m->counts == NULL || m->durations == NULL || m->sqs_counts == NULL || m->info == NULL) {
 		api_metrics_free(m);
 		return false;
 	}
+	memcpy(m->info, info, routes * sizeof(*m->info));
 	return true;
 }
 
@@ -46,6 +48,8 @@ void api_metrics_free(struct api_metrics *m)
 	free(m->counts);
 	free(m->durations);
 	free(m->sqs_counts);
+	free(m->info);
+	m->info = NULL;
 	m->counts = NULL;
 	m->durations = NULL;
 	m->sqs_counts = NULL;
@@ -59,10 +63,8 @@ static size_t status_slot(unsigned status)
 	return API_STATUS_SLOTS - 1;
 }
 
-void api_metrics_count(struct api_metrics *m, const struct api_route *route, unsigned status,
-		       uint64_t elapsed_ns)
+void api_metrics_count(struct api_metrics *m, size_t row, unsigned status, uint64_t elapsed_ns)
 {
-	size_t row = route != NULL ? api_route_index(route) : m->routes;
 	atomic_uint_fast64_t *d = &m->durations[row * DURATION_ROW];
 	size_t b = 0;
 
@@ -113,9 +115,9 @@ static void sqs_requests(struct jbuf *b, const struct api_metrics *m)
 }
 
 /* route_labels fills labels[0..1] with the method and route pattern of row r. */
-static void route_labels(size_t r, struct prom_label labels[2])
+static void route_labels(const struct api_metrics *m, size_t r, struct prom_label labels[2])
 {
-	const struct api_route_info *info = api_route_info(r);
+	const struct api_route_info *info = r < m->routes ? m->info[r] : NULL;
 
 	labels[0] = (struct prom_label){ "method", info != NULL ? info->method : "" };
 	labels[1] = (struct prom_label){ "route", info != NULL ? info->pattern : "unmatched" };
@@ -128,7 +130,7 @@ static void http_requests(struct jbuf *b, const struct api_metrics *m)
 		    "HTTP requests answered, by method, route pattern and status.");
 	for (size_t r = 0; r <= m->routes; r++) {
 		struct prom_label labels[3];
-		route_labels(r, labels);
+		route_labels(m, r, labels);
 		for (size_t s = 0; s < API_STATUS_SLOTS; s++) {
 			uint64_t v = atomic_load_explicit(&m->counts[r * API_STATUS_SLOTS + s],
 							  memory_order_relaxed);
@@ -162,52 +164,14 @@ static void http_durations(struct jbuf *b, const struct api_metrics *m)
 			continue;
 		h.sum_ns = atomic_load_explicit(&m->durations[r * DURATION_ROW + DURATION_BUCKETS],
 						memory_order_relaxed);
-		route_labels(r, labels);
+		route_labels(m, r, labels);
 		prom_histogram(b, &h, labels, 2);
 	}
 }
 
-/* send_page queues b (taken over) as the 200 answer of a scrape. */
-static enum api_step send_page(struct api_req *req, struct jbuf *b)
+void api_metrics_http(struct jbuf *b, const struct api_metrics *m)
 {
-	struct MHD_Response *resp;
-
-	if (b->oom) {
-		jb_free(b);
-		return api_respond_error(req, API_E_INTERNAL);
-	}
-	resp = MHD_create_response_from_buffer(b->len, b->data, MHD_RESPMEM_MUST_FREE);
-	if (resp == NULL) {
-		jb_free(b);
-		return api_respond_error(req, API_E_INTERNAL);
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-				"text/plain; version=0.0.4; charset=utf-8");
-	req->responded = true;
-	MHD_queue_response(req->conn, 200, resp);
-	MHD_destroy_response(resp);
-	return API_STEP_DONE;
-}
-
-enum api_step api_h_metrics(struct api_req *req)
-{
-	struct queue_store_stats st;
-	struct queue_stats *all = NULL;
-	size_t count = 0;
-	enum queue_err err = queue_list(req->srv->store, &all, &count);
-	struct jbuf b;
-
-	if (err != QUEUE_OK)
-		return api_respond_queue_err(req, err, "queue_list");
-	queue_store_stats(req->srv->store, &st);
-	jb_init(&b);
-	api_metrics_queues(&b, all, count, api_now_ms());
-	free(all);
-	api_metrics_store(&b, &st);
-	/* Counted before it is written, so a scrape sees itself. */
-	api_metrics_count(&req->srv->metrics, req->route, 200, api_mono_ns() - req->start_ns);
-	http_requests(&b, &req->srv->metrics);
-	http_durations(&b, &req->srv->metrics);
-	sqs_requests(&b, &req->srv->metrics);
-	return send_page(req, &b);
+	http_requests(b, m);
+	http_durations(b, m);
+	sqs_requests(b, m);
 }

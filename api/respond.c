@@ -63,7 +63,9 @@ static enum api_step queue_it(struct api_req *req, unsigned status, struct MHD_R
 		api_logf(req->srv, API_LOG_DEBUG, "api_respond: could not queue a %u response",
 			 status);
 	MHD_destroy_response(resp);
-	api_metrics_count(&req->srv->metrics, req->route, status, api_mono_ns() - req->start_ns);
+	if (!req->counted)
+		api_metrics_count(&req->srv->metrics, req->route_row, status,
+				  api_mono_ns() - req->start_ns);
 	if (req->route != NULL && req->route->body == API_BODY_SQS)
 		api_metrics_count_sqs(&req->srv->metrics, req->sqs_action, status);
 	return API_STEP_DONE;

@@ -9,9 +9,9 @@
 # Bottom first; a file may call any file listed before it, never one listed after it.
 QUEUE_ORDER="crc32c record meta segment index names registry watches apply qlog replay qsync qfile
 	admin enqueue qmove ops store"
-API_ORDER="json_out prom errors body payload metrics_store metrics respond longpoll handlers_queues
-	handlers_messages sqs_errors sqs_message sqs_query sqs_call sqs_sigv4 sqs_attrs sqs_queues sqs_send
-	sqs_receive sqs_leases sqs_router router http"
+API_ORDER="json_out prom errors body payload metrics_store metrics respond longpoll linger
+	handlers_queues handlers_messages sqs_errors sqs_query sqs_message sqs_sigv4 sqs_call sqs_attrs
+	sqs_send sqs_leases sqs_receive sqs_queues sqs_router router http"
 
 set -eu
 export LC_ALL=C
