@@ -1,4 +1,4 @@
-/* names.c: the engine's fixed words: error texts, sync-mode names, the queue-name rule, default settings. */
+/* names.c: the engine's fixed words: error texts, damage texts, sync-mode names, the queue-name rule, default settings. */
 #include <string.h>
 
 #include "queue.h"
@@ -27,6 +27,20 @@ const char *queue_strerror(enum queue_err err)
 	if ((unsigned)err >= QUEUE_ERR_COUNT)
 		return "unknown error";
 	return err_text[err];
+}
+
+static const char *const damage_text[QUEUE_DAMAGE_COUNT] = {
+	[QUEUE_DAMAGE_TORN_TAIL] = "torn tail after the last valid record",
+	[QUEUE_DAMAGE_SEGMENT_HEADER] = "damaged segment header",
+	[QUEUE_DAMAGE_RECORD] = "damaged record",
+	[QUEUE_DAMAGE_BATCH_INCOMPLETE] = "incomplete batch dropped",
+	[QUEUE_DAMAGE_BATCH_ORPHANS] = "rest of a batch whose start is lost skipped",
+	[QUEUE_DAMAGE_OUT_OF_ORDER] = "segment out of order",
+};
+
+const char *queue_damage_text(enum queue_damage kind)
+{
+	return (unsigned)kind < QUEUE_DAMAGE_COUNT ? damage_text[kind] : "unknown damage";
 }
 
 static const char *const sync_names[] = { "always", "interval", "none" };

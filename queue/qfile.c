@@ -164,23 +164,22 @@ static enum queue_err list_segments(struct queue *q, uint64_t **out, size_t *cou
 	return QUEUE_OK;
 }
 
-/* damaged_segment reports a segment whose header is damaged and, when repairing, moves it aside. */
-static void damaged_segment(struct queue *q, uint64_t number, struct queue_recovery *rep)
+/*
+ * damaged_segment reports a segment whose header is damaged and, when
+ * repairing, moves it aside. A move that fails leaves the file where it is,
+ * for verify to name; one made but not synced fails the open (QUEUE_IO).
+ */
+static enum queue_err damaged_segment(struct queue *q, uint64_t number, struct queue_recovery *rep)
 {
 	const struct queue_store_options *o = &q->store->opts;
-	char file[40], aside[56];
-	seg_file_name(file, sizeof(file), number);
 	rep->corrupt_records++;
 	if (rep->first_problem[0] == '\0')
 		snprintf(rep->first_problem, sizeof(rep->first_problem),
 			 "queue %s: segment %" PRIu64 ": damaged header", q->name, number);
-	if (o->on_problem != NULL)
-		o->on_problem(o->problem_ctx, q->name, file, 0, "damaged segment header");
-	if (o->repair && !o->read_only) {
-		snprintf(aside, sizeof(aside), "%s.damaged", file);
-		if (renameat(q->dirfd, file, q->dirfd, aside) == 0)
-			fsync(q->dirfd);
-	}
+	replay_problem(q, QUEUE_DAMAGE_SEGMENT_HEADER, number, 0);
+	if (!o->repair || o->read_only)
+		return QUEUE_OK;
+	return seg_move_aside(q->dirfd, number) == QUEUE_SYNCFAIL ? QUEUE_IO : QUEUE_OK;
 }
 
 /* load_segments maps q's segment files in order; one with a damaged header is reported and skipped. */
@@ -200,8 +199,7 @@ static enum queue_err load_segments(struct queue *q, struct queue_recovery *rep)
 		const struct queue_store_options *o = &q->store->opts;
 		err = seg_open(q->dirfd, nums[i], o->read_only ? NULL : o->allocate, &s);
 		if (err == QUEUE_CORRUPT) {
-			damaged_segment(q, nums[i], rep);
-			err = QUEUE_OK;
+			err = damaged_segment(q, nums[i], rep);
 			continue;
 		}
 		if (err == QUEUE_OK)
@@ -294,6 +292,11 @@ enum queue_err qf_remove_dir(struct queue_store *st, const char *name)
 	    fsync(st->queues_dirfd) != 0)
 		return QUEUE_IO;
 	rm_tree(st->queues_dirfd, gone);
-	fsync(st->queues_dirfd);
+	/*
+	 * The queue is gone for good once the rename is synced. This sync only
+	 * hurries the removal: a .del- directory a crash leaves behind is removed
+	 * on the next open, so its result changes nothing.
+	 */
+	(void)fsync(st->queues_dirfd);
 	return QUEUE_OK;
 }

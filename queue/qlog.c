@@ -5,7 +5,6 @@
 
 #include "engine.h"
 
-#define PAGE 4096u
 #define FREE_CHECK_MS 100u
 
 /*
@@ -37,7 +36,7 @@ static enum queue_err roll(struct queue *q, uint64_t bytes, uint64_t first_seq)
 {
 	struct queue_store_options *o = &q->store->opts;
 	uint64_t size = q->next_seg_size;
-	uint64_t need = (SEG_HEADER_BYTES + bytes + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+	uint64_t need = (SEG_HEADER_BYTES + bytes + SEG_PAGE_BYTES - 1) & ~(uint64_t)(SEG_PAGE_BYTES - 1);
 	if (size < need)
 		size = need;
 	if (!qlog_space_ok(q, size))

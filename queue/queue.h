@@ -66,6 +66,40 @@ typedef int (*queue_alloc_fn)(int fd, off_t offset, off_t len);
 /* A queue_clock_fn returns the wall-clock time in milliseconds since the Unix epoch. */
 typedef uint64_t (*queue_clock_fn)(void);
 
+/* The kinds of damage recovery finds and reports (FORMAT.md, "Recovery rules", says what is done with each). */
+enum queue_damage {
+	QUEUE_DAMAGE_TORN_TAIL,	       /* bytes after the last valid record: zeroed unless read-only */
+	QUEUE_DAMAGE_SEGMENT_HEADER,   /* the segment's header: the segment is skipped (repair moves it aside) */
+	QUEUE_DAMAGE_RECORD,	       /* a damaged record before the end of the log: skipped */
+	QUEUE_DAMAGE_BATCH_INCOMPLETE, /* a batch whose last record is missing: dropped */
+	QUEUE_DAMAGE_BATCH_ORPHANS,    /* the rest of a batch whose start is lost: skipped */
+	QUEUE_DAMAGE_OUT_OF_ORDER,     /* a segment that cannot belong to the log: moved aside unless read-only */
+	QUEUE_DAMAGE_COUNT
+};
+
+/* One piece of damage, as on_problem hears of it. Every pointer is borrowed for the call only. */
+struct queue_problem {
+	enum queue_damage kind;
+	const char *queue;  /* the queue's name */
+	uint64_t segment;   /* the segment's number */
+	const char *file;   /* the segment's file name, in the queue's directory */
+	uint64_t offset;    /* where in that file */
+	const char *aside;  /* the name the file is moved aside to when it is (see kind), else NULL */
+};
+
+/* A queue_problem_fn hears of one problem; ctx is queue_store_options.problem_ctx. It must not call the store. */
+typedef void (*queue_problem_fn)(void *ctx, const struct queue_problem *problem);
+
+/* queue_damage_text describes kind in a few words, as logs and mmqd verify print it. This function can't fail. */
+const char *queue_damage_text(enum queue_damage kind);
+
+/*
+ * queue_file_path writes into buf the path of file (NULL: the directory
+ * itself) of queue name in data directory dir. Returns false when it does not
+ * fit in size bytes.
+ */
+bool queue_file_path(char *buf, size_t size, const char *dir, const char *name, const char *file);
+
 struct queue_store_options {
 	enum queue_sync sync;
 	uint32_t sync_interval_ms; /* 0 means 1000 */
@@ -81,9 +115,8 @@ struct queue_store_options {
 	 * answers QUEUE_BADARG. The directory is still locked.
 	 */
 	bool read_only;
-	/* on_problem (may be NULL) hears of every damage recovery finds, with its file and offset. */
-	void (*on_problem)(void *ctx, const char *queue, const char *file, uint64_t offset,
-			   const char *what);
+	/* on_problem (may be NULL) hears of every damage recovery finds, while the store opens. */
+	queue_problem_fn on_problem;
 	void *problem_ctx;
 	/* repair: move segment files whose header is damaged aside to <name>.damaged instead of skipping them. */
 	bool repair;

@@ -33,26 +33,28 @@ struct scan {
 /* Seqs above this are damage: ids must never wrap. */
 #define SEQ_MAX (1ull << 62)
 
-/* problem tells the store's on_problem hook, if any, of damage at off in segment s. */
-static void problem(struct queue *q, const struct segment *s, uint64_t off, const char *what)
+void replay_problem(struct queue *q, enum queue_damage kind, uint64_t segment, uint64_t off)
 {
 	const struct queue_store_options *o = &q->store->opts;
-	char file[40];
+	char file[SEG_NAME_BYTES], aside[SEG_NAME_BYTES];
 	if (o->on_problem == NULL)
 		return;
-	seg_file_name(file, sizeof(file), s->number);
-	o->on_problem(o->problem_ctx, q->name, file, off, what);
+	bool moved = kind == QUEUE_DAMAGE_SEGMENT_HEADER || kind == QUEUE_DAMAGE_OUT_OF_ORDER;
+	seg_file_name(file, sizeof(file), segment);
+	seg_aside_name(aside, sizeof(aside), segment);
+	struct queue_problem p = { kind, q->name, segment, file, off, moved ? aside : NULL };
+	o->on_problem(o->problem_ctx, &p);
 }
 
-static void report(struct scan *sc, const struct segment *s, uint64_t off, const char *what)
+static void report(struct scan *sc, const struct segment *s, uint64_t off, enum queue_damage kind)
 {
-	problem(sc->q, s, off, what);
+	replay_problem(sc->q, kind, s->number, off);
 	sc->at_start = false;
 	sc->rep->corrupt_records++;
 	if (sc->rep->first_problem[0] == '\0')
 		snprintf(sc->rep->first_problem, sizeof(sc->rep->first_problem),
 			 "queue %s: segment %" PRIu64 " offset %" PRIu64 ": %s", sc->q->name,
-			 s->number, off, what);
+			 s->number, off, queue_damage_text(kind));
 }
 
 /*
@@ -123,9 +125,10 @@ static void batch_apply(struct scan *sc)
 
 /*
  * zero_tail clears every byte after end, so old bytes can never look like
- * records, and returns how many were not zero. With write false it only counts.
+ * records, and returns how many were not zero. With write false it only
+ * counts. *synced becomes false when the cleared bytes could not be synced.
  */
-static uint64_t zero_tail(struct segment *s, uint64_t end, bool write)
+static uint64_t zero_tail(struct segment *s, uint64_t end, bool write, bool *synced)
 {
 	uint64_t dirty_from = 0, dirty_to = 0, zeroed = 0;
 	for (uint64_t off = end; off < s->size; off += 8) {
@@ -140,8 +143,8 @@ static uint64_t zero_tail(struct segment *s, uint64_t end, bool write)
 		dirty_to = off + 8;
 		zeroed += 8;
 	}
-	if (zeroed > 0 && write)
-		seg_sync(s, dirty_from, dirty_to);
+	if (zeroed > 0 && write && seg_sync(s, dirty_from, dirty_to) != QUEUE_OK)
+		*synced = false;
 	return zeroed;
 }
 
@@ -150,7 +153,7 @@ static void drop_batch(struct scan *sc, const struct segment *s, uint64_t off)
 {
 	if (sc->nbatch == 0)
 		return;
-	report(sc, s, off, "incomplete batch dropped");
+	report(sc, s, off, QUEUE_DAMAGE_BATCH_INCOMPLETE);
 	sc->nbatch = 0;
 	sc->irregular = true;
 }
@@ -173,7 +176,7 @@ static bool take_record(struct scan *sc, struct segment *s, const struct rec_hea
 		drop_batch(sc, s, off);
 		sc->orphans = false;
 	} else if (sc->nbatch == 0 && !sc->orphans && !at_start) {
-		report(sc, s, off, "rest of a batch whose start is lost skipped");
+		report(sc, s, off, QUEUE_DAMAGE_BATCH_ORPHANS);
 		sc->orphans = true;
 		sc->irregular = true;
 	}
@@ -199,7 +202,7 @@ static bool scan_segment(struct scan *sc, struct segment *s, bool tail)
 	s->ends_open = false;
 	if (s->first_seq < sc->expected) {
 		/* Seqs never go back: such a segment cannot belong to this log. */
-		report(sc, s, 0, "segment out of order");
+		report(sc, s, 0, QUEUE_DAMAGE_OUT_OF_ORDER);
 		sc->irregular = true;
 		s->skipped = true;
 		return true;
@@ -221,7 +224,7 @@ static bool scan_segment(struct scan *sc, struct segment *s, bool tail)
 			uint64_t next = resync(sc, s, off);
 			if (next == 0 && tail)
 				break; /* a torn tail: the end of the log */
-			report(sc, s, off, "damaged record");
+			report(sc, s, off, QUEUE_DAMAGE_RECORD);
 			sc->irregular = true;
 			/* A batch with a record missing is incomplete, whatever follows. */
 			drop_batch(sc, s, off);
@@ -269,9 +272,11 @@ static void cut_batch(struct scan *sc)
  * drop_skipped takes segments that are not part of the log out of the list
  * and, unless inspecting, moves their files aside (never deleting them), so
  * that the next recovery, seeing a changed log, cannot take them back in.
+ * Returns QUEUE_IO when a file could not be moved aside for good.
  */
-static void drop_skipped(struct queue *q)
+static enum queue_err drop_skipped(struct queue *q)
 {
+	enum queue_err err = QUEUE_OK;
 	size_t w = 0;
 	for (size_t i = 0; i < q->nsegs; i++) {
 		struct segment *s = q->segs[i];
@@ -279,16 +284,12 @@ static void drop_skipped(struct queue *q)
 			q->segs[w++] = s;
 			continue;
 		}
-		if (!q->store->opts.read_only) {
-			char file[40], aside[56];
-			seg_file_name(file, sizeof(file), s->number);
-			snprintf(aside, sizeof(aside), "%s.damaged", file);
-			if (renameat(q->dirfd, file, q->dirfd, aside) == 0)
-				fsync(q->dirfd);
-		}
+		if (!q->store->opts.read_only && seg_move_aside(q->dirfd, s->number) != QUEUE_OK)
+			err = QUEUE_IO;
 		seg_release(s);
 	}
 	q->nsegs = w;
+	return err;
 }
 
 /* has_records says whether segment s holds anything but its header. */
@@ -314,16 +315,21 @@ enum queue_err replay_queue(struct queue *q, struct queue_recovery *rep)
 	if (sc.nbatch > 0)
 		cut_batch(&sc);
 	free(sc.batch);
-	drop_skipped(q);
+	enum queue_err moved = drop_skipped(q);
+	if (err == QUEUE_OK)
+		err = moved;
 	/* Appends go on in the last segment that holds records; the tails are zeroed. */
 	q->active = 0;
 	for (size_t i = 0; i < q->nsegs; i++) {
 		struct segment *s = q->segs[i];
 		if (s->write_off > SEG_HEADER_BYTES)
 			q->active = i;
-		uint64_t torn = zero_tail(s, s->write_off, !s->sealed && !q->store->opts.read_only);
+		bool synced = true;
+		uint64_t torn = zero_tail(s, s->write_off, !s->sealed && !q->store->opts.read_only, &synced);
 		if (torn > 0)
-			problem(q, s, s->write_off, "torn tail after the last valid record");
+			replay_problem(q, QUEUE_DAMAGE_TORN_TAIL, s->number, s->write_off);
+		if (!synced && err == QUEUE_OK)
+			err = QUEUE_IO;
 		rep->torn_bytes += torn;
 		q->written_bytes += s->write_off - SEG_HEADER_BYTES;
 		madvise(s->map, (size_t)s->size, MADV_DONTNEED); /* the scan must not stay resident */

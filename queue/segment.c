@@ -13,7 +13,6 @@
 
 #include "record.h"
 
-#define PAGE 4096u
 #define DROP_CHUNK (1u << 20)
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
@@ -22,6 +21,21 @@
 void seg_file_name(char *buf, size_t size, uint64_t number)
 {
 	snprintf(buf, size, "%020" PRIu64 ".seg", number);
+}
+
+void seg_aside_name(char *buf, size_t size, uint64_t number)
+{
+	snprintf(buf, size, "%020" PRIu64 ".seg.damaged", number);
+}
+
+enum queue_err seg_move_aside(int dirfd, uint64_t number)
+{
+	char file[SEG_NAME_BYTES], aside[SEG_NAME_BYTES];
+	seg_file_name(file, sizeof(file), number);
+	seg_aside_name(aside, sizeof(aside), number);
+	if (renameat(dirfd, file, dirfd, aside) != 0)
+		return QUEUE_IO;
+	return fsync(dirfd) == 0 ? QUEUE_OK : QUEUE_SYNCFAIL;
 }
 
 bool seg_parse_name(const char *name, uint64_t *number)
@@ -116,7 +130,7 @@ enum queue_err seg_open(int dirfd, uint64_t number, queue_alloc_fn alloc, struct
 		goto fail;
 	err = QUEUE_CORRUPT;
 	if (pread(fd, page, sizeof(page), 0) != (ssize_t)sizeof(page) || !seg_header_read(page, &h) ||
-	    h.number != number || h.size < SEG_HEADER_BYTES || h.size % PAGE != 0)
+	    h.number != number || h.size < SEG_HEADER_BYTES || h.size % SEG_PAGE_BYTES != 0)
 		goto fail;
 	/*
 	 * A file cut short from outside gets its reserved size back (the lost part
@@ -162,7 +176,7 @@ void seg_release(struct segment *s)
 
 enum queue_err seg_sync(struct segment *s, uint64_t from, uint64_t to)
 {
-	uint64_t start = from & ~(uint64_t)(PAGE - 1);
+	uint64_t start = from & ~(uint64_t)(SEG_PAGE_BYTES - 1);
 	if (to <= start)
 		return QUEUE_OK;
 	if (msync(s->map + start, (size_t)(to - start), MS_SYNC) != 0)

@@ -36,8 +36,24 @@ struct segment {
 	atomic_int refs;
 };
 
-/* seg_file_name writes the file name of segment number into buf (at least 32 bytes). */
+/* The page size segments are sized and synced in. */
+#define SEG_PAGE_BYTES 4096u
+/* Room for a segment's file name, moved aside or not, with its NUL. */
+#define SEG_NAME_BYTES 48u
+
+/* seg_file_name writes the file name of segment number into buf (SEG_NAME_BYTES is enough). */
 void seg_file_name(char *buf, size_t size, uint64_t number);
+
+/* seg_aside_name writes the name segment number's file is moved aside to (<file>.damaged). */
+void seg_aside_name(char *buf, size_t size, uint64_t number);
+
+/*
+ * seg_move_aside renames segment number's file in dirfd to its aside name
+ * (never deleting it) and syncs the directory. Returns QUEUE_OK, QUEUE_IO
+ * when the file was not renamed, or QUEUE_SYNCFAIL when the rename was made
+ * but could not be synced.
+ */
+enum queue_err seg_move_aside(int dirfd, uint64_t number);
 
 /* seg_parse_name returns true and sets *number when name is a segment file name. */
 bool seg_parse_name(const char *name, uint64_t *number);

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -10,6 +11,16 @@
 #include <unistd.h>
 
 #include "engine.h"
+
+/* The data directory holds LOCK and this directory, which holds one directory per queue (FORMAT.md). */
+#define QUEUES_DIR "queues"
+
+bool queue_file_path(char *buf, size_t size, const char *dir, const char *name, const char *file)
+{
+	int n = file != NULL ? snprintf(buf, size, "%s/" QUEUES_DIR "/%s/%s", dir, name, file)
+			     : snprintf(buf, size, "%s/" QUEUES_DIR "/%s", dir, name);
+	return n >= 0 && (size_t)n < size;
+}
 
 static uint64_t realtime_ms(void)
 {
@@ -115,9 +126,9 @@ static enum queue_err open_dirs(struct queue_store *st, const char *dir)
 		return QUEUE_IO;
 	if (flock(st->lockfd, LOCK_EX | LOCK_NB) != 0)
 		return errno == EWOULDBLOCK ? QUEUE_LOCKED : QUEUE_IO;
-	if (!ro && mkdirat(st->dirfd, "queues", 0755) != 0 && errno != EEXIST)
+	if (!ro && mkdirat(st->dirfd, QUEUES_DIR, 0755) != 0 && errno != EEXIST)
 		return QUEUE_IO;
-	st->queues_dirfd = openat(st->dirfd, "queues", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	st->queues_dirfd = openat(st->dirfd, QUEUES_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->queues_dirfd < 0)
 		return ro && errno == ENOENT ? QUEUE_OK : QUEUE_IO;
 	if (ro)
@@ -163,7 +174,7 @@ static void store_init(struct queue_store *st, const struct queue_store_options 
 		o->sync_interval_ms = 1000;
 	if (o->first_segment_bytes == 0)
 		o->first_segment_bytes = 1u << 20;
-	o->first_segment_bytes = (o->first_segment_bytes + 4095u) & ~(uint64_t)4095u;
+	o->first_segment_bytes = (o->first_segment_bytes + SEG_PAGE_BYTES - 1) & ~(uint64_t)(SEG_PAGE_BYTES - 1);
 	if (o->max_segment_bytes < o->first_segment_bytes)
 		o->max_segment_bytes = o->max_segment_bytes ? o->first_segment_bytes : 64u << 20;
 	if (o->allocate == NULL)

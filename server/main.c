@@ -61,14 +61,16 @@ static bool load_token(const struct srv_options *o, char *buf, size_t buflen, co
 }
 
 /* log_problem logs one piece of damage recovery found, with where it is (never its bytes). */
-static void log_problem(void *ctx, const char *queue, const char *file, uint64_t offset,
-			const char *what)
+static void log_problem(void *ctx, const struct queue_problem *p)
 {
+	const char *what = queue_damage_text(p->kind);
+
 	(void)ctx;
 	srv_log_event(SRV_LOG_WARN, "recovery_problem",
-		      SRV_FIELDS(SRV_STR("queue", queue), SRV_STR("file", file),
-				 SRV_UINT("offset", offset), SRV_STR("problem", what)),
-		      "queue %s: %s offset %llu: %s", queue, file, (unsigned long long)offset, what);
+		      SRV_FIELDS(SRV_STR("queue", p->queue), SRV_STR("file", p->file),
+				 SRV_UINT("offset", p->offset), SRV_STR("problem", what)),
+		      "queue %s: %s offset %llu: %s", p->queue, p->file,
+		      (unsigned long long)p->offset, what);
 }
 
 /* log_recovered logs what opening the data directory found and how long it took. */

@@ -12,10 +12,11 @@ enum { VERIFY_CLEAN = 0, VERIFY_PROBLEMS = 1, VERIFY_USAGE = 2 };
 
 /* One piece of damage the engine reported while opening the directory. */
 struct problem {
+	enum queue_damage kind;
 	char queue[QUEUE_NAME_MAX + 1];
 	char file[64];
+	char aside[64]; /* "" when the engine never moves this kind aside */
 	uint64_t offset;
-	char what[160];
 	bool printed;
 };
 
@@ -26,17 +27,19 @@ struct findings {
 	bool nomem; /* a problem could not be recorded: the count is too low */
 };
 
-/* What each kind of damage means, matched by the start of the engine's description. */
-static const struct damage {
-	const char *prefix;
+/* What a kind of damage means for verify. */
+struct damage {
 	const char *check_hint; /* printed by a plain verify */
 	const char *repaired;	/* printed by --repair when the repair worked */
-	bool moves_aside;	/* --repair renames the file to <file>.damaged */
-} damages[] = {
-	{ "torn tail", "--repair cuts it, as a normal start of mmqd does",
-	  "cut: the bytes after the last valid record are zeroed", false },
-	{ "damaged segment header", "--repair moves the file aside; none of its records can be read",
-	  "none of its records can be read", true },
+	bool moves_aside;	/* --repair renames the file to its aside name */
+};
+
+/* The kinds --repair fixes; every other kind is unrepairable. */
+static const struct damage damages[QUEUE_DAMAGE_COUNT] = {
+	[QUEUE_DAMAGE_TORN_TAIL] = { "--repair cuts it, as a normal start of mmqd does",
+				     "cut: the bytes after the last valid record are zeroed", false },
+	[QUEUE_DAMAGE_SEGMENT_HEADER] = { "--repair moves the file aside; none of its records can be read",
+					  "none of its records can be read", true },
 };
 
 /* Any other damage: what a plain verify and --repair say about it. */
@@ -44,17 +47,15 @@ static const char unrepairable[] =
 	"cannot be repaired: the damaged record is skipped on every open, the intact records "
 	"around it are kept";
 
-static const struct damage *damage_of(const char *what)
+static const struct damage *damage_of(enum queue_damage kind)
 {
-	for (size_t i = 0; i < sizeof(damages) / sizeof(damages[0]); i++)
-		if (strncmp(what, damages[i].prefix, strlen(damages[i].prefix)) == 0)
-			return &damages[i];
-	return NULL;
+	if ((unsigned)kind >= QUEUE_DAMAGE_COUNT || damages[kind].check_hint == NULL)
+		return NULL;
+	return &damages[kind];
 }
 
 /* on_problem records what the engine found; it must not fail, so a full list only sets nomem. */
-static void on_problem(void *ctx, const char *queue, const char *file, uint64_t offset,
-		       const char *what)
+static void on_problem(void *ctx, const struct queue_problem *problem)
 {
 	struct findings *f = ctx;
 	struct problem *p;
@@ -70,10 +71,11 @@ static void on_problem(void *ctx, const char *queue, const char *file, uint64_t 
 		f->cap = cap;
 	}
 	p = &f->items[f->count++];
-	snprintf(p->queue, sizeof(p->queue), "%s", queue);
-	snprintf(p->file, sizeof(p->file), "%s", file);
-	snprintf(p->what, sizeof(p->what), "%s", what);
-	p->offset = offset;
+	p->kind = problem->kind;
+	snprintf(p->queue, sizeof(p->queue), "%s", problem->queue);
+	snprintf(p->file, sizeof(p->file), "%s", problem->file);
+	snprintf(p->aside, sizeof(p->aside), "%s", problem->aside != NULL ? problem->aside : "");
+	p->offset = problem->offset;
 	p->printed = false;
 }
 
@@ -149,10 +151,10 @@ static enum queue_err open_dir(const char *dir, bool repair, struct findings *f,
 /* print_problem prints p as found by a check: where, what, and what can be done. */
 static void print_problem(struct problem *p)
 {
-	const struct damage *d = damage_of(p->what);
+	const struct damage *d = damage_of(p->kind);
 
 	printf("  problem: %s offset %llu: %s (%s)\n", p->file, (unsigned long long)p->offset,
-	       p->what, d != NULL ? d->check_hint : unrepairable);
+	       queue_damage_text(p->kind), d != NULL ? d->check_hint : unrepairable);
 	p->printed = true;
 }
 
@@ -201,7 +203,7 @@ static int check(const char *dir, size_t *fixable)
 	rc = f.count > 0 || f.nomem ? VERIFY_PROBLEMS : VERIFY_CLEAN;
 	*fixable = f.nomem;
 	for (size_t i = 0; i < f.count; i++)
-		*fixable += damage_of(f.items[i].what) != NULL;
+		*fixable += damage_of(f.items[i].kind) != NULL;
 	if (f.nomem)
 		printf("more problems were found than could be listed (out of memory)\n");
 fail:
@@ -221,12 +223,12 @@ fail:
 /* print_repair says what --repair did about p, looking at the disk for a moved segment. */
 static void print_repair(const char *dir, const struct problem *p)
 {
-	const struct damage *d = damage_of(p->what);
+	const struct damage *d = damage_of(p->kind);
 	char path[4096];
 	struct stat st;
 
 	printf("  %s: %s offset %llu: %s: ", p->queue, p->file, (unsigned long long)p->offset,
-	       p->what);
+	       queue_damage_text(p->kind));
 	if (d == NULL) {
 		printf("%s\n", unrepairable);
 		return;
@@ -235,11 +237,12 @@ static void print_repair(const char *dir, const struct problem *p)
 		printf("%s\n", d->repaired);
 		return;
 	}
-	snprintf(path, sizeof(path), "%s/queues/%s/%s.damaged", dir, p->queue, p->file);
-	if (stat(path, &st) != 0)
+	if (!queue_file_path(path, sizeof(path), dir, p->queue, p->aside))
+		printf("could not be moved aside (%s)\n", strerror(ENAMETOOLONG));
+	else if (stat(path, &st) != 0)
 		printf("could not be moved aside (%s)\n", strerror(errno));
 	else
-		printf("moved aside to %s.damaged; %s\n", p->file, d->repaired);
+		printf("moved aside to %s; %s\n", p->aside, d->repaired);
 }
 
 /* repair opens dir for writing, which repairs it, and prints what it did. */

@@ -58,12 +58,11 @@ static int capped_alloc(int fd, off_t off, off_t len)
 	return posix_fallocate(fd, off, len);
 }
 
-static void on_problem(void *ctx, const char *queue, const char *file, uint64_t off,
-		       const char *what)
+static void on_problem(void *ctx, const struct queue_problem *p)
 {
 	if (verbose)
-		fprintf(stderr, "  problem: queue %s file %s offset %llu: %s\n", queue, file,
-			(unsigned long long)off, what);
+		fprintf(stderr, "  problem: queue %s file %s offset %llu: %s\n", p->queue, p->file,
+			(unsigned long long)p->offset, queue_damage_text(p->kind));
 	(*(unsigned *)ctx)++;
 }
 
