@@ -40,7 +40,6 @@ static const struct api_error_info errors[API_E_COUNT] = {
 /* What each engine error answers as; errors a request cannot meet answer as internal errors. */
 static const enum api_error from_queue[QUEUE_ERR_COUNT] = {
 	[QUEUE_OK] = API_E_INTERNAL,
-	[QUEUE_EMPTY] = API_E_INTERNAL,
 	[QUEUE_NOTFOUND] = API_E_QUEUE_NOT_FOUND,
 	[QUEUE_NOMSG] = API_E_MESSAGE_NOT_FOUND,
 	[QUEUE_STALE] = API_E_LEASE_MISMATCH,

@@ -168,7 +168,7 @@ static uint64_t oldest_ms(struct queue *q)
 	if (i >= x->tail)
 		return 0;
 	struct segment *s = apply_segment(q, x->e[i].segment);
-	return s != NULL ? le_get64(s->map + x->e[i].offset + 24) : 0;
+	return s != NULL ? rec_ts(s->map + x->e[i].offset) : 0;
 }
 
 static void fill_stats(struct queue *q, struct queue_stats *o)

@@ -168,7 +168,6 @@ static void apply_purge(struct queue *q, const struct rec_header *h, const uint8
 			i++;
 			continue;
 		}
-		q->totals[TOTAL_PURGED]++;
 		remove_entry(q, e, h->seq);
 		i = idx_first(&q->idx); /* removal may compact the array */
 	}

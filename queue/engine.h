@@ -129,6 +129,8 @@ enum queue_err qf_open(struct queue_store *st, const char *name, struct queue_re
 enum queue_err qf_checkpoint(struct queue *q, bool clean);
 enum queue_err qf_remove_dir(struct queue_store *st, const char *name);
 void qf_remove_leftovers(int queues_dirfd);
+typedef enum queue_err (*qf_walk_fn)(void *ctx, const char *name);
+enum queue_err qf_walk(int dirfd, qf_walk_fn fn, void *ctx);
 
 /* apply.c */
 struct segment *apply_segment(struct queue *q, uint64_t number);
@@ -143,7 +145,7 @@ uint64_t apply_due_timers(struct queue *q, uint64_t now, uint64_t **moves, size_
 bool qlog_space_ok(struct queue *q, uint64_t bytes);
 enum queue_err qlog_reserve(struct queue *q, const uint64_t *sizes, size_t n, uint64_t each);
 void qlog_append(struct queue *q, uint8_t type, uint8_t flags, uint64_t word, const void *body,
-		 uint32_t body_len, struct segment **seg_out, uint64_t *off_out);
+		 uint32_t body_len);
 void qlog_trim_front(struct queue *q);
 
 /* enqueue.c */

@@ -116,7 +116,7 @@ enum queue_err queue_enqueue(struct queue_store *st, const char *name,
 		if (ids != NULL)
 			ids[i] = q->next_seq;
 		qlog_append(q, REC_DATA, i + 1 < count ? REC_FLAG_MORE : 0, visible, items[i].data,
-			    (uint32_t)items[i].len, NULL, NULL);
+			    (uint32_t)items[i].len);
 	}
 	return op_done(q, ticket, delay_ms == 0);
 }

@@ -25,7 +25,7 @@ enum {
 	M_DLQ_LEN = 65,
 	M_DLQ = 66,	/* 64 bytes */
 	M_RP_SEQ = 136,
-	M_TOTALS = 144, /* TOTAL_COUNT x u64 */
+	M_TOTALS = 144, /* M_TOTAL_SLOTS x u64 */
 	/* Since meta version 2; zero in version 1 slots, which read as these defaults. */
 	M_DELAY = 512,
 	M_RECEIVE_WAIT = 516,
@@ -33,6 +33,18 @@ enum {
 	M_MODIFIED = 528,
 	M_CRC = META_SLOT_BYTES - 4
 };
+
+/*
+ * The slot of each total at M_TOTALS. Slot 7 once counted purges, which
+ * nothing reads: it is written as zero and ignored when read.
+ */
+#define M_TOTAL_SLOTS 9
+static const uint8_t total_slot[TOTAL_COUNT] = {
+	[TOTAL_ENQUEUED] = 0, [TOTAL_POPPED] = 1,	 [TOTAL_LEASED] = 2,
+	[TOTAL_ACKED] = 3,    [TOTAL_RELEASED] = 4,	 [TOTAL_REDELIVERED] = 5,
+	[TOTAL_DEAD_LETTERED] = 6, [TOTAL_CORRUPT] = 8,
+};
+_Static_assert(M_TOTALS + 8 * M_TOTAL_SLOTS <= M_DELAY, "the totals end before the version 2 fields");
 
 static void meta_encode(uint8_t *s, const struct meta *m)
 {
@@ -54,7 +66,7 @@ static void meta_encode(uint8_t *s, const struct meta *m)
 	s[M_DLQ_LEN] = (uint8_t)dlq;
 	memcpy(s + M_DLQ, m->settings.dead_letter, dlq);
 	for (int i = 0; i < TOTAL_COUNT; i++)
-		le_put64(s + M_TOTALS + 8 * i, m->totals[i]);
+		le_put64(s + M_TOTALS + 8 * total_slot[i], m->totals[i]);
 	le_put32(s + M_DELAY, m->settings.delay_seconds);
 	le_put32(s + M_RECEIVE_WAIT, m->settings.receive_wait_seconds);
 	le_put64(s + M_CREATED, m->settings.created_ms);
@@ -86,7 +98,7 @@ static bool meta_decode(const uint8_t *s, struct meta *m)
 	memcpy(m->settings.dead_letter, s + M_DLQ, s[M_DLQ_LEN]);
 	m->settings.dead_letter[s[M_DLQ_LEN]] = '\0';
 	for (int i = 0; i < TOTAL_COUNT; i++)
-		m->totals[i] = le_get64(s + M_TOTALS + 8 * i);
+		m->totals[i] = le_get64(s + M_TOTALS + 8 * total_slot[i]);
 	m->settings.delay_seconds = le_get32(s + M_DELAY);
 	m->settings.receive_wait_seconds = le_get32(s + M_RECEIVE_WAIT);
 	m->settings.created_ms = le_get64(s + M_CREATED);

@@ -13,7 +13,7 @@
 #define META_SLOT_BYTES 4096u
 #define META_FILE_BYTES (2u * META_SLOT_BYTES)
 
-/* Totals kept per queue; their order is part of the file format. */
+/* Totals kept per queue (meta.c maps each to its place in the file). */
 enum meta_total {
 	TOTAL_ENQUEUED,
 	TOTAL_POPPED,
@@ -22,7 +22,6 @@ enum meta_total {
 	TOTAL_RELEASED,
 	TOTAL_REDELIVERED,
 	TOTAL_DEAD_LETTERED,
-	TOTAL_PURGED,
 	TOTAL_CORRUPT,
 	TOTAL_COUNT
 };

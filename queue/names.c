@@ -5,7 +5,6 @@
 
 static const char *const err_text[QUEUE_ERR_COUNT] = {
 	[QUEUE_OK] = "success",
-	[QUEUE_EMPTY] = "the queue has no visible message",
 	[QUEUE_NOTFOUND] = "the queue does not exist",
 	[QUEUE_NOMSG] = "the message does not exist",
 	[QUEUE_STALE] = "the lease token is not the message's current lease",

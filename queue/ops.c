@@ -138,12 +138,12 @@ static void take(struct queue *q, size_t limit, uint64_t lease_until, struct que
 		uint8_t flags = i + 1 < out->count ? REC_FLAG_MORE : 0;
 		msg->deliveries++;
 		if (lease_until == 0) {
-			qlog_append(q, REC_POP, flags, msg->id, NULL, 0, NULL, NULL);
+			qlog_append(q, REC_POP, flags, msg->id, NULL, 0);
 			continue;
 		}
 		msg->lease = q->next_seq;
 		msg->lease_expires_ms = lease_until;
-		qlog_append(q, REC_LEASE, flags, msg->id, body, sizeof(body), NULL, NULL);
+		qlog_append(q, REC_LEASE, flags, msg->id, body, sizeof(body));
 	}
 }
 
@@ -229,7 +229,7 @@ enum queue_err queue_ack(struct queue_store *st, const char *name, uint64_t id, 
 	enum queue_err err = begin_leased(st, name, id, lease, PLAIN_BYTES, ticket, &q, &e);
 	if (err != QUEUE_OK)
 		return err;
-	qlog_append(q, REC_ACK, 0, id, NULL, 0, NULL, NULL);
+	qlog_append(q, REC_ACK, 0, id, NULL, 0);
 	return op_done(q, ticket, false);
 }
 
@@ -251,7 +251,7 @@ enum queue_err queue_release(struct queue_store *st, const char *name, uint64_t 
 	}
 	uint8_t body[8];
 	le_put64(body, store_now(st) + delay_ms);
-	qlog_append(q, REC_RELEASE, 0, id, body, sizeof(body), NULL, NULL);
+	qlog_append(q, REC_RELEASE, 0, id, body, sizeof(body));
 	return op_done(q, ticket, delay_ms == 0);
 }
 
@@ -267,7 +267,7 @@ enum queue_err queue_extend(struct queue_store *st, const char *name, uint64_t i
 	uint64_t until = store_now(st) + ttl_ms;
 	uint8_t body[8];
 	le_put64(body, until);
-	qlog_append(q, REC_EXTEND, 0, id, body, sizeof(body), NULL, NULL);
+	qlog_append(q, REC_EXTEND, 0, id, body, sizeof(body));
 	if (expires_ms != NULL)
 		*expires_ms = until;
 	return op_done(q, ticket, false);
@@ -281,7 +281,7 @@ enum queue_err queue_purge(struct queue_store *st, const char *name, struct queu
 		return err;
 	if ((err = op_writable(q, NULL, 1, PLAIN_BYTES)) != QUEUE_OK)
 		return op_fail(q, err);
-	qlog_append(q, REC_PURGE, 0, q->next_seq - 1, NULL, 0, NULL, NULL);
+	qlog_append(q, REC_PURGE, 0, q->next_seq - 1, NULL, 0);
 	qlog_trim_front(q);
 	return op_done(q, ticket, false);
 }

@@ -14,41 +14,54 @@
 
 #define META_NAME "queue.meta"
 
+enum queue_err qf_walk(int dirfd, qf_walk_fn fn, void *ctx)
+{
+	int fd = dup(dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return QUEUE_IO;
+	}
+	enum queue_err err = QUEUE_OK;
+	struct dirent *de;
+	rewinddir(d); /* a dup shares the offset of the descriptor it copies */
+	while (err == QUEUE_OK && (de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			err = fn(ctx, de->d_name);
+	closedir(d);
+	return err;
+}
+
+static enum queue_err unlink_entry(void *ctx, const char *name)
+{
+	unlinkat(*(const int *)ctx, name, 0);
+	return QUEUE_OK;
+}
+
 /* rm_tree removes directory name under dirfd with the files in it (queue directories are flat). */
 static void rm_tree(int dirfd, const char *name)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
+	if (fd < 0) {
 		unlinkat(dirfd, name, 0);
 		return;
 	}
-	struct dirent *de;
-	rewinddir(d); /* a dup shares the offset of the descriptor it copies */
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			unlinkat(fd, de->d_name, 0);
-	closedir(d);
+	qf_walk(fd, unlink_entry, &fd);
+	close(fd);
 	unlinkat(dirfd, name, AT_REMOVEDIR);
+}
+
+static enum queue_err remove_leftover(void *ctx, const char *name)
+{
+	if (name[0] == '.')
+		rm_tree(*(const int *)ctx, name);
+	return QUEUE_OK;
 }
 
 void qf_remove_leftovers(int queues_dirfd)
 {
-	int fd = dup(queues_dirfd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	struct dirent *de;
-	rewinddir(d); /* a dup shares the offset of the descriptor it copies */
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] == '.' && strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			rm_tree(queues_dirfd, de->d_name);
-	closedir(d);
+	qf_walk(queues_dirfd, remove_leftover, &queues_dirfd);
 }
 
 enum queue_err qf_checkpoint(struct queue *q, bool clean)
@@ -121,46 +134,46 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The segment numbers found in a queue's directory. */
+struct seg_list {
+	int dirfd;
+	uint64_t *nums;
+	size_t n, cap;
+};
+
+/* list_entry adds name to the list when it names a segment, and removes it when it is a stale temporary. */
+static enum queue_err list_entry(void *ctx, const char *name)
+{
+	struct seg_list *l = ctx;
+	uint64_t num;
+	if (name[0] == '.' && strstr(name, ".tmp") != NULL)
+		unlinkat(l->dirfd, name, 0);
+	if (!seg_parse_name(name, &num))
+		return QUEUE_OK;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		uint64_t *p = realloc(l->nums, cap * sizeof(*p));
+		if (p == NULL)
+			return QUEUE_NOMEM;
+		l->nums = p;
+		l->cap = cap;
+	}
+	l->nums[l->n++] = num;
+	return QUEUE_OK;
+}
+
 /* list_segments returns the sorted segment numbers in q's directory and removes stale temporaries. */
 static enum queue_err list_segments(struct queue *q, uint64_t **out, size_t *count)
 {
-	int fd = dup(q->dirfd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
-		return QUEUE_IO;
-	}
-	uint64_t *nums = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	rewinddir(d); /* a dup shares the offset of the descriptor it copies */
-	enum queue_err err = QUEUE_OK;
-	while (err == QUEUE_OK && (de = readdir(d)) != NULL) {
-		uint64_t num;
-		if (de->d_name[0] == '.' && strstr(de->d_name, ".tmp") != NULL)
-			unlinkat(q->dirfd, de->d_name, 0);
-		if (!seg_parse_name(de->d_name, &num))
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			uint64_t *p = realloc(nums, cap * sizeof(*p));
-			if (p == NULL) {
-				err = QUEUE_NOMEM;
-				break;
-			}
-			nums = p;
-		}
-		nums[n++] = num;
-	}
-	closedir(d);
+	struct seg_list l = { .dirfd = q->dirfd };
+	enum queue_err err = qf_walk(q->dirfd, list_entry, &l);
 	if (err != QUEUE_OK) {
-		free(nums);
+		free(l.nums);
 		return err;
 	}
-	qsort(nums, n, sizeof(*nums), cmp_u64);
-	*out = nums;
-	*count = n;
+	qsort(l.nums, l.n, sizeof(*l.nums), cmp_u64);
+	*out = l.nums;
+	*count = l.n;
 	return QUEUE_OK;
 }
 

@@ -121,7 +121,7 @@ enum queue_err qlog_reserve(struct queue *q, const uint64_t *sizes, size_t n, ui
 }
 
 void qlog_append(struct queue *q, uint8_t type, uint8_t flags, uint64_t word, const void *body,
-		 uint32_t body_len, struct segment **seg_out, uint64_t *off_out)
+		 uint32_t body_len)
 {
 	while (q->active + 1 < q->nsegs &&
 	       !takes(q->segs[q->active], q->segs[q->active]->write_off, rec_size(body_len), q->next_seq)) {
@@ -150,10 +150,6 @@ void qlog_append(struct queue *q, uint8_t type, uint8_t flags, uint64_t word, co
 	if (q->store->opts.sync == QUEUE_SYNC_NONE)
 		q->durable_seq = h.seq;
 	apply_record(q, &h, (const uint8_t *)body, s, off);
-	if (seg_out != NULL)
-		*seg_out = s;
-	if (off_out != NULL)
-		*off_out = off;
 }
 
 void qlog_trim_front(struct queue *q)

@@ -34,7 +34,7 @@ static void move_one(struct queue *q, uint64_t id)
 	if (e != NULL && e->state == ENTRY_MOVING && !q->deleted) {
 		if (err == QUEUE_OK && q->failed == QUEUE_OK && idx_reserve(&q->idx, 1) &&
 		    qlog_reserve(q, NULL, 1, REC_HEADER_BYTES) == QUEUE_OK)
-			qlog_append(q, REC_DEAD, 0, id, NULL, 0, NULL, NULL);
+			qlog_append(q, REC_DEAD, 0, id, NULL, 0);
 		else
 			apply_set_state(q, e, ENTRY_READY);
 	}

@@ -23,7 +23,6 @@
 
 enum queue_err {
 	QUEUE_OK = 0,
-	QUEUE_EMPTY,	   /* no visible message */
 	QUEUE_NOTFOUND,	   /* the queue does not exist */
 	QUEUE_NOMSG,	   /* no such message */
 	QUEUE_STALE,	   /* the token is not the message's current lease (or it has none) */

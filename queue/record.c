@@ -5,6 +5,34 @@
 
 #include "crc32c.h"
 
+/* Byte offsets of the fields in a record header (FORMAT.md). */
+enum {
+	R_MAGIC = 0,
+	R_TYPE = 4,
+	R_FLAGS = 5,
+	R_HEADER_LEN = 6,
+	R_RESERVED = 7,
+	R_BODY_LEN = 8,
+	R_BODY_CRC = 12,
+	R_SEQ = 16,
+	R_TS = 24,
+	R_WORD = 32,
+	R_EPOCH = 40,
+	R_CRC = 44 /* CRC-32C of the bytes before it */
+};
+
+/* Byte offsets of the fields in a segment header (FORMAT.md). */
+enum {
+	S_MAGIC = 0,
+	S_VERSION = 4,
+	S_NUMBER = 8,
+	S_FIRST_SEQ = 16,
+	S_SIZE = 24,
+	S_CREATED = 32,
+	S_EPOCH = 40,
+	S_CRC = 44 /* CRC-32C of the bytes before it */
+};
+
 void le_put32(uint8_t *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
@@ -42,18 +70,18 @@ void rec_write(uint8_t *dst, struct rec_header *h, const void *body)
 {
 	uint8_t hdr[REC_HEADER_BYTES];
 	h->body_crc = crc32c(0, body, h->body_len);
-	le_put32(hdr + 0, REC_MAGIC);
-	hdr[4] = h->type;
-	hdr[5] = h->flags;
-	hdr[6] = (uint8_t)REC_HEADER_BYTES;
-	hdr[7] = 0;
-	le_put32(hdr + 8, h->body_len);
-	le_put32(hdr + 12, h->body_crc);
-	le_put64(hdr + 16, h->seq);
-	le_put64(hdr + 24, h->ts_ms);
-	le_put64(hdr + 32, h->word);
-	le_put32(hdr + 40, h->epoch);
-	le_put32(hdr + 44, crc32c(0, hdr, 44));
+	le_put32(hdr + R_MAGIC, REC_MAGIC);
+	hdr[R_TYPE] = h->type;
+	hdr[R_FLAGS] = h->flags;
+	hdr[R_HEADER_LEN] = (uint8_t)REC_HEADER_BYTES;
+	hdr[R_RESERVED] = 0;
+	le_put32(hdr + R_BODY_LEN, h->body_len);
+	le_put32(hdr + R_BODY_CRC, h->body_crc);
+	le_put64(hdr + R_SEQ, h->seq);
+	le_put64(hdr + R_TS, h->ts_ms);
+	le_put64(hdr + R_WORD, h->word);
+	le_put32(hdr + R_EPOCH, h->epoch);
+	le_put32(hdr + R_CRC, crc32c(0, hdr, R_CRC));
 	/* The body and padding go first and the header last, so a reader never sees a valid header before its body. */
 	uint64_t padded = rec_size(h->body_len) - REC_HEADER_BYTES;
 	if (h->body_len > 0)
@@ -76,17 +104,18 @@ enum rec_check rec_read(const uint8_t *src, uint64_t avail, struct rec_header *h
 		return avail == 0 || all_zero(src, (size_t)avail) ? REC_ZERO : REC_INVALID;
 	if (all_zero(src, REC_HEADER_BYTES))
 		return REC_ZERO;
-	if (le_get32(src) != REC_MAGIC || le_get32(src + 44) != crc32c(0, src, 44))
+	if (le_get32(src + R_MAGIC) != REC_MAGIC || le_get32(src + R_CRC) != crc32c(0, src, R_CRC))
 		return REC_INVALID;
-	h->type = src[4];
-	h->flags = src[5];
-	h->body_len = le_get32(src + 8);
-	h->body_crc = le_get32(src + 12);
-	h->seq = le_get64(src + 16);
-	h->ts_ms = le_get64(src + 24);
-	h->word = le_get64(src + 32);
-	h->epoch = le_get32(src + 40);
-	if (src[6] != REC_HEADER_BYTES || src[7] != 0 || h->type < REC_DATA || h->type > REC_TYPE_MAX)
+	h->type = src[R_TYPE];
+	h->flags = src[R_FLAGS];
+	h->body_len = le_get32(src + R_BODY_LEN);
+	h->body_crc = le_get32(src + R_BODY_CRC);
+	h->seq = le_get64(src + R_SEQ);
+	h->ts_ms = le_get64(src + R_TS);
+	h->word = le_get64(src + R_WORD);
+	h->epoch = le_get32(src + R_EPOCH);
+	if (src[R_HEADER_LEN] != REC_HEADER_BYTES || src[R_RESERVED] != 0 || h->type < REC_DATA ||
+	    h->type > REC_TYPE_MAX)
 		return REC_INVALID;
 	if (rec_size(h->body_len) > avail)
 		return REC_INVALID;
@@ -98,29 +127,34 @@ bool rec_body_ok(const uint8_t *src, const struct rec_header *h)
 	return crc32c(0, src + REC_HEADER_BYTES, h->body_len) == h->body_crc;
 }
 
+uint64_t rec_ts(const uint8_t *src)
+{
+	return le_get64(src + R_TS);
+}
+
 void seg_header_write(uint8_t *dst, const struct seg_header *h)
 {
 	memset(dst, 0, SEG_HEADER_BYTES);
-	le_put32(dst + 0, SEG_MAGIC);
-	le_put32(dst + 4, FORMAT_VERSION);
-	le_put64(dst + 8, h->number);
-	le_put64(dst + 16, h->first_seq);
-	le_put64(dst + 24, h->size);
-	le_put64(dst + 32, h->created_ms);
-	le_put32(dst + 40, h->epoch);
-	le_put32(dst + 44, crc32c(0, dst, 44));
+	le_put32(dst + S_MAGIC, SEG_MAGIC);
+	le_put32(dst + S_VERSION, FORMAT_VERSION);
+	le_put64(dst + S_NUMBER, h->number);
+	le_put64(dst + S_FIRST_SEQ, h->first_seq);
+	le_put64(dst + S_SIZE, h->size);
+	le_put64(dst + S_CREATED, h->created_ms);
+	le_put32(dst + S_EPOCH, h->epoch);
+	le_put32(dst + S_CRC, crc32c(0, dst, S_CRC));
 }
 
 bool seg_header_read(const uint8_t *src, struct seg_header *h)
 {
-	if (le_get32(src) != SEG_MAGIC || le_get32(src + 4) != FORMAT_VERSION)
+	if (le_get32(src + S_MAGIC) != SEG_MAGIC || le_get32(src + S_VERSION) != FORMAT_VERSION)
 		return false;
-	if (le_get32(src + 44) != crc32c(0, src, 44))
+	if (le_get32(src + S_CRC) != crc32c(0, src, S_CRC))
 		return false;
-	h->number = le_get64(src + 8);
-	h->first_seq = le_get64(src + 16);
-	h->size = le_get64(src + 24);
-	h->created_ms = le_get64(src + 32);
-	h->epoch = le_get32(src + 40);
+	h->number = le_get64(src + S_NUMBER);
+	h->first_seq = le_get64(src + S_FIRST_SEQ);
+	h->size = le_get64(src + S_SIZE);
+	h->created_ms = le_get64(src + S_CREATED);
+	h->epoch = le_get32(src + S_EPOCH);
 	return true;
 }

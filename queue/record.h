@@ -77,6 +77,9 @@ enum rec_check rec_read(const uint8_t *src, uint64_t avail, struct rec_header *h
 /* rec_body_ok says whether the body after the header at src matches h->body_crc. */
 bool rec_body_ok(const uint8_t *src, const struct rec_header *h);
 
+/* rec_ts returns the enqueue time of the record at src, whose header was checked before. */
+uint64_t rec_ts(const uint8_t *src);
+
 /* seg_header_write encodes h into the SEG_HEADER_BYTES at dst. This function can't fail. */
 void seg_header_write(uint8_t *dst, const struct seg_header *h);
 

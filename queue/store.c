@@ -1,5 +1,4 @@
 /* store.c: the data directory: opening it (lock, recovery of every queue), the sync and timer threads, the tick, closing. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -139,29 +138,29 @@ static enum queue_err open_dirs(struct queue_store *st, const char *dir)
 	return QUEUE_OK;
 }
 
+/* The recovery of every queue directory, one qf_walk() entry at a time. */
+struct opening {
+	struct queue_store *st;
+	struct queue_recovery *rep;
+};
+
+static enum queue_err open_entry(void *ctx, const char *name)
+{
+	struct opening *o = ctx;
+	struct queue *q;
+	if (!queue_name_valid(name))
+		return QUEUE_OK;
+	enum queue_err err = qf_open(o->st, name, o->rep, &q);
+	if (err == QUEUE_OK && (err = store_insert(o->st, q)) != QUEUE_OK)
+		queue_free(q);
+	return err;
+}
+
 /* open_queues recovers every queue directory. */
 static enum queue_err open_queues(struct queue_store *st, struct queue_recovery *rep)
 {
-	int fd = dup(st->queues_dirfd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
-		return QUEUE_IO;
-	}
-	enum queue_err err = QUEUE_OK;
-	struct dirent *de;
-	rewinddir(d); /* a dup shares the offset of the descriptor it copies */
-	while (err == QUEUE_OK && (de = readdir(d)) != NULL) {
-		struct queue *q;
-		if (!queue_name_valid(de->d_name))
-			continue;
-		err = qf_open(st, de->d_name, rep, &q);
-		if (err == QUEUE_OK && (err = store_insert(st, q)) != QUEUE_OK)
-			queue_free(q);
-	}
-	closedir(d);
-	return err;
+	struct opening o = { st, rep };
+	return qf_walk(st->queues_dirfd, open_entry, &o);
 }
 
 static void store_init(struct queue_store *st, const struct queue_store_options *opts)
