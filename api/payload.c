@@ -5,8 +5,7 @@
 
 #include "payload.h"
 
-/* utf8_seq returns the length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
+size_t payload_utf8_len(const unsigned char *p, size_t n)
 {
 	size_t len;
 	uint32_t cp;
@@ -81,7 +80,7 @@ static size_t string_end(const unsigned char *p, size_t n, size_t i)
 			i += 2;
 			continue;
 		}
-		len = utf8_seq(p + i, n - i);
+		len = payload_utf8_len(p + i, n - i);
 		if (len == 0)
 			return 0;
 		i += len;

@@ -8,6 +8,13 @@
 #include "../queue/queue.h"
 
 /*
+ * payload_utf8_len returns the length of the well-formed UTF-8 sequence at p
+ * (n > 0 bytes left), or 0 when there is none: overlong forms, UTF-16
+ * surrogates and code points past U+10FFFF are not UTF-8. This function can't fail.
+ */
+size_t payload_utf8_len(const unsigned char *p, size_t n);
+
+/*
  * payload_check says whether the n bytes at p are one JSON value (RFC 8259)
  * in valid UTF-8, with only JSON whitespace around it. On success *start and
  * *len give the value without that whitespace. p must be NUL-terminated at n.

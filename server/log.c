@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../api/payload.h"
 #include "log.h"
 
 /* A line never grows past this; the last bytes are kept for "}\n" and the NUL. */
@@ -81,39 +82,6 @@ static void puts_(struct line *l, const char *s)
 	put(l, s, strlen(s));
 }
 
-/* utf8_len returns the length of the well-formed UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len;
-	unsigned char lo = 0x80, hi = 0xbf;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	/* The second byte's range rules out overlong forms, surrogates and code points past U+10FFFF. */
-	if (s[0] == 0xe0)
-		lo = 0xa0;
-	else if (s[0] == 0xed)
-		hi = 0x9f;
-	else if (s[0] == 0xf0)
-		lo = 0x90;
-	else if (s[0] == 0xf4)
-		hi = 0x8f;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return len;
-}
-
 /*
  * put_escaped writes s as the inside of a quoted string: JSON escapes in JSON,
  * C-like ones in text. Control characters and bytes that are not UTF-8 are
@@ -126,7 +94,7 @@ static void put_escaped(struct line *l, const char *s, bool json)
 	char esc[8];
 
 	for (size_t i = 0; i < n && !l->over;) {
-		size_t k = utf8_len(p + i, n - i);
+		size_t k = payload_utf8_len(p + i, n - i);
 		if (p[i] == '"' || p[i] == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)p[i];

@@ -146,7 +146,7 @@ static struct api_server *serve(const struct srv_options *o, struct queue_store 
 	struct api_config cfg;
 	struct api_server *srv = NULL;
 	struct srv_tls tls;
-	char err[256], host[256], addr[300];
+	char err[256], host[256], addr[300], *colon;
 	bool started;
 
 	memset(&cfg, 0, sizeof(cfg));
@@ -180,7 +180,9 @@ static struct api_server *serve(const struct srv_options *o, struct queue_store 
 		return NULL;
 	}
 	snprintf(host, sizeof(host), "%s", o->listen);
-	*strrchr(host, ':') = '\0';
+	colon = strrchr(host, ':'); /* options.c took only a listen address with a port */
+	if (colon != NULL)
+		*colon = '\0';
 	snprintf(addr, sizeof(addr), "%s:%u", host, (unsigned)api_port(srv));
 	srv_log_event(SRV_LOG_INFO, "listening",
 		      SRV_FIELDS(SRV_STR("addr", addr), SRV_BOOL("auth", token != NULL),
