@@ -161,7 +161,7 @@ static enum queue_err sync_queue(struct queue *q)
 }
 
 /* qsync_interval_pass syncs every queue of the store once (the interval mode's pass). */
-void qsync_interval_pass(struct queue_store *st)
+static void qsync_interval_pass(struct queue_store *st)
 {
 	size_t n;
 	struct queue **qs = store_snapshot(st, &n);
