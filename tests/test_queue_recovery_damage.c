@@ -451,3 +451,91 @@ Test(queue_recovery_damage, random_damage_never_serves_a_wrong_payload, .init = 
 		queue_msgs_free(&m);
 	}
 }
+
+/* Problems as on_problem hears of them: typed, with where they are. */
+
+#define MAX_HEARD 8
+
+/* What one open's on_problem heard (copies: the pointers are borrowed for the call only). */
+static struct heard {
+	enum queue_damage kind;
+	char queue[QUEUE_NAME_MAX + 1];
+	char file[64];
+	char aside[64]; /* "" for NULL */
+	uint64_t segment, offset;
+} heard[MAX_HEARD];
+static size_t nheard;
+
+static void hear(void *ctx, const struct queue_problem *p)
+{
+	(void)ctx;
+	cr_assert_lt(nheard, MAX_HEARD);
+	struct heard *h = &heard[nheard++];
+	h->kind = p->kind;
+	snprintf(h->queue, sizeof(h->queue), "%s", p->queue);
+	snprintf(h->file, sizeof(h->file), "%s", p->file);
+	snprintf(h->aside, sizeof(h->aside), "%s", p->aside != NULL ? p->aside : "");
+	h->segment = p->segment;
+	h->offset = p->offset;
+}
+
+/* open_hearing opens qt_dir into qt_st with on_problem set (and repair when asked). */
+static void open_hearing(bool repair)
+{
+	struct queue_store_options o = qt_test_options();
+	o.on_problem = hear;
+	o.repair = repair;
+	nheard = 0;
+	cr_assert_eq(queue_store_open(qt_dir, &o, &qt_st, &qt_rep), QUEUE_OK);
+}
+
+Test(queue_recovery_damage, torn_tail_is_reported_by_kind_file_and_offset)
+{
+	struct tu_record r[16];
+	char *seg;
+	qt_enqueue_range("q", 0, 10, 100, ids);
+	qt_close_store();
+	cr_assert_eq(tail_records("q", r, 16, &seg), 10);
+	cr_assert_eq(tu_file_truncate(seg, r[9].off + 20), 0);
+	open_hearing(false);
+	cr_assert_eq(nheard, 1);
+	cr_assert_eq(heard[0].kind, QUEUE_DAMAGE_TORN_TAIL);
+	cr_assert_str_eq(heard[0].queue, "q");
+	cr_assert_str_eq(heard[0].file, strrchr(seg, '/') + 1);
+	cr_assert_eq(heard[0].offset, r[9].off);
+	cr_assert_str_eq(heard[0].aside, "", "a torn tail is cut, never moved aside");
+	cr_assert_str_eq(queue_damage_text(heard[0].kind), "torn tail after the last valid record");
+	free(seg);
+}
+
+Test(queue_recovery_damage, damaged_segment_header_is_reported_and_repair_moves_it_to_its_aside_name)
+{
+	char *seg, path[4096];
+	qt_enqueue_range("q", 0, 3, 100, ids);
+	qt_close_store();
+	seg = segment_at("q", 0);
+	cr_assert_eq(tu_file_xor(seg, 8, 0x01), 0); /* the segment number in its header */
+	open_hearing(true);
+	cr_assert_eq(nheard, 1);
+	cr_assert_eq(heard[0].kind, QUEUE_DAMAGE_SEGMENT_HEADER);
+	cr_assert_str_eq(heard[0].queue, "q");
+	cr_assert_str_eq(heard[0].file, strrchr(seg, '/') + 1);
+	cr_assert_eq(heard[0].offset, 0);
+	char aside[80];
+	snprintf(aside, sizeof(aside), "%s.damaged", heard[0].file);
+	cr_assert_str_eq(heard[0].aside, aside);
+	cr_assert(queue_file_path(path, sizeof(path), qt_dir, "q", heard[0].aside));
+	cr_assert(tu_exists(path), "repair moved %s aside to %s", seg, path);
+	cr_assert_eq(qt_rep.messages, 0);
+	free(seg);
+}
+
+Test(queue_recovery_damage, queue_file_path_names_files_in_the_queue_directory)
+{
+	char buf[32];
+	cr_assert(queue_file_path(buf, sizeof(buf), "/d", "q", "f.seg"));
+	cr_assert_str_eq(buf, "/d/queues/q/f.seg");
+	cr_assert(queue_file_path(buf, sizeof(buf), "/d", "q", NULL));
+	cr_assert_str_eq(buf, "/d/queues/q");
+	cr_assert_not(queue_file_path(buf, 12, "/d", "q", "f.seg"), "a path that does not fit is refused");
+}
