@@ -106,6 +106,7 @@ QUEUE_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_queue
 HTTP_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(filter-out tests/test_queue_%,$(wildcard tests/test_*.c)))
 BENCH_QUEUE := $(BUILD)/bench/bench_queue
 BENCH_STUB := $(BUILD)/bench/stub_server
+BENCH_FLOOR := $(BUILD)/bench/msync_floor
 
 .PHONY: all deps test-deps bench-deps fuzz-deps cluster-deps sqs-deps tests test check-layers test-queue \
 	test-http test-sqs test-concurrency test-crash test-docker test-cluster run bench bench-queue bench-http \
@@ -167,6 +168,9 @@ $(BENCH_QUEUE): $(BUILD)/bench/bench_queue.o $(BUILD)/bench/bench_sqlite.o $(QUE
 
 $(BENCH_STUB): $(BUILD)/bench/stub_server.o
 	$(CC) $(LDFLAGS) $^ $(MHD_LIBS) -o $@
+
+$(BENCH_FLOOR): $(BUILD)/bench/msync_floor.o
+	$(CC) $(LDFLAGS) $^ -o $@
 
 # Every test binary runs on its own; the first failure fails the target.
 test: check-layers test-queue test-http test-sqs
@@ -301,8 +305,9 @@ bench: bench-queue bench-http
 bench-queue: $(BENCH_QUEUE)
 	$(BENCH_QUEUE)
 
-bench-http: $(MMQD) $(BENCH_STUB)
-	MMQD=$(abspath $(MMQD)) STUB=$(abspath $(BENCH_STUB)) bash bench/bench_http.sh
+bench-http: $(MMQD) $(BENCH_STUB) $(BENCH_FLOOR)
+	MMQD=$(abspath $(MMQD)) STUB=$(abspath $(BENCH_STUB)) FLOOR=$(abspath $(BENCH_FLOOR)) \
+		bash bench/bench_http.sh
 	$(MAKE) bench-sqs
 
 # SendMessage, ReceiveMessage and DeleteMessage through the SQS endpoint against the v1 API.

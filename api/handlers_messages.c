@@ -10,7 +10,7 @@
 
 enum api_step api_h_enqueue(struct api_req *req)
 {
-	struct queue_ticket ticket = { NULL, 0 };
+	struct queue_ticket ticket = api_ticket(req);
 	struct queue_payload item;
 	uint64_t delay, id;
 	size_t start, len;
@@ -49,7 +49,7 @@ static enum api_error batch_error(enum payload_batch_err e)
 
 enum api_step api_h_batch(struct api_req *req)
 {
-	struct queue_ticket ticket = { NULL, 0 };
+	struct queue_ticket ticket = api_ticket(req);
 	struct queue_payload *items = NULL;
 	uint64_t delay, *ids = NULL;
 	size_t count = 0;
@@ -115,7 +115,7 @@ enum api_step api_h_peek(struct api_req *req)
 
 enum api_step api_h_purge(struct api_req *req)
 {
-	struct queue_ticket ticket = { NULL, 0 };
+	struct queue_ticket ticket = api_ticket(req);
 	enum queue_err err;
 	struct jbuf b;
 
@@ -150,7 +150,7 @@ static enum api_error lease_target(struct api_req *req, uint64_t *lease)
 
 enum api_step api_h_ack(struct api_req *req)
 {
-	struct queue_ticket ticket = { NULL, 0 };
+	struct queue_ticket ticket = api_ticket(req);
 	uint64_t lease;
 	enum api_error e = lease_target(req, &lease);
 	enum queue_err err;
@@ -169,7 +169,7 @@ enum api_step api_h_ack(struct api_req *req)
 
 enum api_step api_h_release(struct api_req *req)
 {
-	struct queue_ticket ticket = { NULL, 0 };
+	struct queue_ticket ticket = api_ticket(req);
 	uint64_t lease, delay;
 	enum api_error e = lease_target(req, &lease);
 	enum queue_err err;
@@ -191,7 +191,7 @@ enum api_step api_h_release(struct api_req *req)
 
 enum api_step api_h_extend(struct api_req *req)
 {
-	struct queue_ticket ticket = { NULL, 0 };
+	struct queue_ticket ticket = api_ticket(req);
 	struct queue_settings s;
 	uint64_t lease, ttl, expires = 0;
 	enum api_error e = lease_target(req, &lease);

@@ -192,6 +192,13 @@ struct api_conn {
 	uint_fast64_t limit_gen;
 	size_t limit;
 	char limit_queue[QUEUE_NAME_MAX + 1];
+	/*
+	 * The connection's durability waiter (see api_ticket): the engine links it
+	 * while a change waits for its sync, so waiting allocates nothing. One
+	 * request at a time uses it, and its answer is only sent after the
+	 * engine is done with it.
+	 */
+	struct queue_waiter waiter;
 };
 
 /* One request from its headers to its completion. */
@@ -217,6 +224,7 @@ struct api_req {
 	pthread_mutex_t lock;
 	bool woken;
 	bool suspended;
+	bool durable_fired; /* the change of the last api_ticket() is settled: durable_err says how */
 	enum queue_err durable_err;
 
 	/* The answer held back until a change is durable, its type and extra headers (NULL: JSON, none). */
@@ -290,6 +298,14 @@ enum api_step api_respond_durable_n(struct api_req *req, struct queue_ticket *ti
  */
 enum api_step api_respond_body(struct api_req *req, unsigned status, struct jbuf *body,
 			       const char *type, const char *const *headers);
+
+/*
+ * api_ticket returns the ticket to pass to a mutating engine call whose
+ * answer api_respond_durable() sends: it carries the connection's waiter
+ * (none when the connection has no context), so the engine registers it
+ * while it holds the queue.
+ */
+struct queue_ticket api_ticket(struct api_req *req);
 
 /*
  * api_ticket_drop hands a ticket nobody waits for back to the engine (after a

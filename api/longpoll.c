@@ -248,7 +248,7 @@ static enum api_error arm(struct api_req *req)
 static enum api_step attempt(struct api_req *req)
 {
 	for (;;) {
-		struct queue_ticket ticket = { NULL, 0 };
+		struct queue_ticket ticket = api_ticket(req);
 		struct queue_msgs m = { NULL, 0, NULL };
 		bool armed = req->watch != NULL;
 		enum queue_err err;

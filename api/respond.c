@@ -160,20 +160,43 @@ bool api_suspend(struct api_req *req)
 }
 
 /*
- * on_durable runs, in an engine thread or at once, when a pending change is
- * durable; the last of a request's tickets wakes it. The first error is kept.
+ * on_durable runs when a pending change is settled, in the thread that
+ * completed its sync (an engine thread, or a request thread that synced
+ * inline). The first error is kept; the last of a request's changes resumes
+ * it, under the same lock that stores the result.
  */
 static void on_durable(void *ctx, enum queue_err err)
 {
 	struct api_req *req = ctx;
 
-	/* Written before the wake; the lock in api_wake orders it for the handler thread. */
 	pthread_mutex_lock(&req->lock);
 	if (req->durable_err == QUEUE_OK)
 		req->durable_err = err;
+	if (atomic_fetch_sub(&req->durable_left, 1) == 1) {
+		req->durable_fired = true;
+		if (req->suspended) {
+			req->suspended = false;
+			MHD_resume_connection(req->conn);
+		}
+	}
 	pthread_mutex_unlock(&req->lock);
-	if (atomic_fetch_sub(&req->durable_left, 1) == 1)
-		api_wake(req);
+}
+
+struct queue_ticket api_ticket(struct api_req *req)
+{
+	struct queue_ticket t = { 0 };
+
+	pthread_mutex_lock(&req->lock);
+	req->durable_fired = false;
+	req->durable_err = QUEUE_OK;
+	atomic_store(&req->durable_left, 1u);
+	pthread_mutex_unlock(&req->lock);
+	if (req->cctx != NULL) {
+		req->cctx->waiter.fn = on_durable;
+		req->cctx->waiter.ctx = req;
+		t.waiter = &req->cctx->waiter;
+	}
+	return t;
 }
 
 /* durable_done sends the held-back answer, or 503 when the change could not be made durable. */
@@ -193,29 +216,62 @@ static enum api_step durable_done(struct api_req *req)
 	return api_respond_body(req, req->pend_status, &req->pend, req->pend_type, req->pend_headers);
 }
 
-enum api_step api_respond_durable_n(struct api_req *req, struct queue_ticket *tickets, size_t n,
-				    unsigned status, struct jbuf *body)
+/*
+ * register_tickets hands the tickets that carry no registered waiter to
+ * queue_ticket_notify() (which allocates one each). With the connection's
+ * waiter registered too (armed), they are waited for here instead, so that
+ * the count of pending changes never grows after it may have reached zero.
+ * Returns false when the request must wait for nothing.
+ */
+static bool register_tickets(struct api_req *req, struct queue_ticket *tickets, size_t n, bool armed)
 {
 	size_t waits = 0;
 
 	for (size_t i = 0; i < n; i++)
 		waits += tickets[i].queue != NULL;
-	req->pend_status = status;
-	req->pend = *body;
-	jb_init(body);
+	if (armed) {
+		for (size_t i = 0; i < n; i++) {
+			enum queue_err err = queue_ticket_wait(&tickets[i]);
+			pthread_mutex_lock(&req->lock);
+			if (req->durable_err == QUEUE_OK)
+				req->durable_err = err;
+			pthread_mutex_unlock(&req->lock);
+		}
+		return true;
+	}
 	pthread_mutex_lock(&req->lock);
-	req->woken = false;
+	req->durable_fired = false;
 	req->durable_err = QUEUE_OK;
-	pthread_mutex_unlock(&req->lock);
-	/* Nothing to wait for (--sync interval or none, or nothing changed): answer now. */
-	if (waits == 0)
-		return durable_done(req);
 	atomic_store(&req->durable_left, (unsigned)waits);
+	pthread_mutex_unlock(&req->lock);
 	for (size_t i = 0; i < n; i++) {
 		if (tickets[i].queue != NULL)
 			queue_ticket_notify(&tickets[i], on_durable, req);
 	}
-	if (api_suspend(req)) {
+	return waits > 0;
+}
+
+enum api_step api_respond_durable_n(struct api_req *req, struct queue_ticket *tickets, size_t n,
+				    unsigned status, struct jbuf *body)
+{
+	bool armed = false, suspended = false;
+
+	for (size_t i = 0; i < n; i++)
+		armed |= tickets[i].waiting;
+	req->pend_status = status;
+	req->pend = *body;
+	jb_init(body);
+	/* Nothing to wait for (this thread synced, --sync interval or none, nothing changed): answer now. */
+	if (!register_tickets(req, tickets, n, armed))
+		return durable_done(req);
+	pthread_mutex_lock(&req->lock);
+	if (!req->durable_fired) {
+		req->suspended = true;
+		MHD_suspend_connection(req->conn);
+		suspended = true;
+	}
+	pthread_mutex_unlock(&req->lock);
+	if (suspended) {
 		req->resume = durable_done;
 		return API_STEP_SUSPENDED;
 	}

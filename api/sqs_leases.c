@@ -90,7 +90,7 @@ static enum sqs_err change_one(struct sqs_call *c, const cJSON *in, struct queue
 
 enum api_step sqs_delete_message(struct sqs_call *c)
 {
-	struct queue_ticket ticket = { NULL, 0 };
+	struct queue_ticket ticket = { 0 };
 	char msg[200];
 	enum sqs_err e = sqs_resolve(c);
 
@@ -106,7 +106,7 @@ enum api_step sqs_delete_message(struct sqs_call *c)
 
 enum api_step sqs_change_visibility(struct sqs_call *c)
 {
-	struct queue_ticket ticket = { NULL, 0 };
+	struct queue_ticket ticket = { 0 };
 	char msg[200];
 	enum sqs_err e = sqs_resolve(c);
 
@@ -142,7 +142,7 @@ static enum api_step batch(struct sqs_call *c, bool del)
 	{
 		const char *id = sqs_str(e, "Id");
 		char msg[200];
-		tickets[n] = (struct queue_ticket){ NULL, 0 };
+		tickets[n] = (struct queue_ticket){ 0 };
 		err = del ? delete_one(c, sqs_str(e, "ReceiptHandle"), &tickets[n], msg, sizeof(msg))
 			  : change_one(c, e, &tickets[n], msg, sizeof(msg));
 		n++;

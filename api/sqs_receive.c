@@ -137,7 +137,7 @@ static enum api_step receive_finish(struct api_req *req, struct queue_msgs *m,
 			list = cJSON_AddArrayToObject(c->out, "Messages");
 		ok = add_message(c, list, &m->items[i]);
 		if (ok && c->visible_now) {
-			tickets[n] = (struct queue_ticket){ NULL, 0 };
+			tickets[n] = (struct queue_ticket){ 0 };
 			(void)queue_release(req->srv->store, c->queue, m->items[i].id, m->items[i].lease, 0,
 					    &tickets[n]);
 			n++;

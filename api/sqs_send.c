@@ -80,7 +80,7 @@ static void add_result(struct sqs_call *c, cJSON *obj, const struct prepared *p)
 
 enum api_step sqs_send_message(struct sqs_call *c)
 {
-	struct queue_ticket ticket = { NULL, 0 };
+	struct queue_ticket ticket = { 0 };
 	struct prepared p;
 	struct queue_payload item;
 	char msg[300];
@@ -202,7 +202,7 @@ enum api_step sqs_send_message_batch(struct sqs_call *c)
 	for (size_t i = 0; i < n; i++) {
 		if (p[i].envelope == NULL)
 			continue;
-		tickets[nt] = (struct queue_ticket){ NULL, 0 };
+		tickets[nt] = (struct queue_ticket){ 0 };
 		enqueue_group(c, p, n, i, failed, &tickets[nt]);
 		nt++;
 	}

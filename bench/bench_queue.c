@@ -137,7 +137,7 @@ static int mmq_prefill(void *conn, const void *payload, size_t len, uint64_t cou
 {
 	struct mmq_conn *c = conn;
 	struct queue_payload items[QUEUE_BATCH_MAX];
-	struct queue_ticket t;
+	struct queue_ticket t = { 0 };
 
 	for (size_t i = 0; i < QUEUE_BATCH_MAX; i++)
 		items[i] = (struct queue_payload){ payload, len };
@@ -156,7 +156,7 @@ static int mmq_enqueue(void *conn, const void *payload, size_t len, char *scratc
 {
 	struct mmq_conn *c = conn;
 	struct queue_payload item = { payload, len };
-	struct queue_ticket t;
+	struct queue_ticket t = { 0 };
 
 	(void)scratch;
 	return mmq_done(queue_enqueue(c->store, BENCH_QNAME, &item, 1, 0, NULL, &t), &t,
@@ -178,7 +178,7 @@ static int mmq_pop(void *conn, const void *payload, size_t len, char *scratch)
 {
 	struct mmq_conn *c = conn;
 	struct queue_msgs m = { 0 };
-	struct queue_ticket t;
+	struct queue_ticket t = { 0 };
 
 	(void)payload;
 	(void)len;
@@ -193,7 +193,7 @@ static int mmq_lease_ack(void *conn, const void *payload, size_t len, char *scra
 {
 	struct mmq_conn *c = conn;
 	struct queue_msgs m = { 0 };
-	struct queue_ticket t;
+	struct queue_ticket t = { 0 };
 	uint64_t id, lease;
 
 	(void)payload;

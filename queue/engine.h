@@ -52,15 +52,6 @@
  * The sync threads hold the segments they sync and call msync without q->lock.
  */
 
-/* A durability waiter registered with queue_ticket_notify(). */
-struct waiter {
-	uint64_t pos;
-	enum queue_err result; /* set when it is settled */
-	queue_done_fn fn;
-	void *ctx;
-	struct waiter *next;
-};
-
 /*
  * One open queue. Everything below lock is guarded by it; refs by atomics.
  * The sync path reads segments under lock and syncs them without it.
@@ -75,8 +66,7 @@ struct queue {
 	pthread_cond_t durable_cond;
 	bool deleted;
 	bool dirty_listed;	  /* on the store's dirty list (guarded by the store's sync_lock) */
-	bool syncing;		  /* a thread is syncing this queue */
-	bool sync_again;	  /* and another pass was asked for meanwhile */
+	bool syncing;		  /* a thread is syncing this queue (a writer inline, or a sync thread) */
 	struct queue *dirty_next; /* guarded by the store's sync_lock */
 	struct meta meta;	  /* settings and the last checkpoint written */
 	struct index idx;
@@ -87,7 +77,7 @@ struct queue {
 	uint64_t next_seq;
 	uint64_t durable_seq;	  /* every record up to this seq is on stable storage */
 	enum queue_err failed;	  /* QUEUE_SYNCFAIL once a sync failed */
-	struct waiter *waiters;
+	struct queue_waiter *waiters; /* registered durability waiters, not in any order */
 	uint64_t sync_waiters;	  /* tickets handed out since the last sync pass */
 	uint64_t totals[TOTAL_COUNT];
 	uint64_t depth, in_flight, delayed, bytes, live_bytes;
@@ -265,16 +255,31 @@ void qlog_trim_front(struct queue *q);
 
 /* qsync.c: group commit (the sync threads). */
 
-/*
- * qsync_ticket fills *t for everything q has appended, under q->lock. True
- * when the caller must call qsync_kick() after unlocking q: the ticket then
- * holds a reference (released by queue_ticket_wait() or
- * queue_ticket_notify()); false when there is nothing to wait for.
- */
-bool qsync_ticket(struct queue *q, struct queue_ticket *t);
+/* What a writer does after qsync_ticket(), once it has let go of the queue's lock. */
+enum qsync_next {
+	QSYNC_NONE,   /* nothing: the ticket (or the waiter it registered) says when it is durable */
+	QSYNC_INLINE, /* call qsync_inline(q, t->pos): this thread is the queue's syncer now */
+	QSYNC_KICK    /* call qsync_kick(q): a sync thread is the queue's syncer now */
+};
 
-/* qsync_kick puts q on the dirty list (taking a reference) and wakes a sync thread. Takes sync_lock; call without q->lock. */
+/*
+ * qsync_ticket fills *t for the change just appended to q, under q->lock, and
+ * registers w (may be NULL; it then takes a reference, released when it
+ * fires) if the change must wait for a sync under way. keep says that the
+ * caller keeps a plain ticket, to wait for later or never; the ticket then
+ * holds a reference (released by queue_ticket_wait() or queue_ticket_notify()).
+ */
+enum qsync_next qsync_ticket(struct queue *q, struct queue_ticket *t, struct queue_waiter *w,
+			     bool keep);
+
+/* qsync_kick hands q, whose syncing flag the caller holds, to a sync thread (dirty list, a reference). Takes sync_lock; call without q->lock. */
 void qsync_kick(struct queue *q);
+
+/* qsync_inline syncs q in the calling thread up to at least pos; QUEUE_OK or QUEUE_SYNCFAIL. Call without q->lock. */
+enum queue_err qsync_inline(struct queue *q, uint64_t pos);
+
+/* qsync_fire calls the waiters of list w with their own results (use_result) or err, and drops their references. */
+void qsync_fire(struct queue *q, struct queue_waiter *w, bool use_result, enum queue_err err);
 
 /* qsync_thread is a sync thread's body (arg: the store); it returns when st->stopping is set. */
 void *qsync_thread(void *arg);

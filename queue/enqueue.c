@@ -11,7 +11,7 @@ enum queue_err op_begin(struct queue_store *st, const char *name, bool create,
 			    struct queue_ticket *t, struct queue **out)
 {
 	if (t != NULL)
-		*t = (struct queue_ticket){ 0 };
+		*t = (struct queue_ticket){ .waiter = t->waiter };
 	if (!queue_name_valid(name))
 		return QUEUE_BADNAME;
 	for (int attempt = 0; attempt < 3; attempt++) {
@@ -42,22 +42,23 @@ enum queue_err op_fail(struct queue *q, enum queue_err err)
 
 /*
  * op_done unlocks q after a change, wakes watchers when woke, and hands the
- * caller a ticket, or waits for durability when the caller gave none.
+ * caller a ticket, or waits for durability when the caller gave none. When
+ * nobody is syncing q this thread syncs it before it returns (the ticket
+ * then needs no wait); a sync failure then is this call's error.
  */
 enum queue_err op_done(struct queue *q, struct queue_ticket *out, bool woke)
 {
 	struct queue_ticket t;
 	if (q->nsegs > 1 && q->segs[0]->live == 0)
 		qlog_trim_front(q);
-	bool kick = qsync_ticket(q, &t);
+	enum qsync_next next = qsync_ticket(q, &t, out != NULL ? out->waiter : NULL);
 	struct segment *ahead = q->segs[q->active];
 	bool prefault = seg_prefault_due(ahead, ahead->write_off);
 	if (prefault)
 		seg_hold(ahead);
 	pthread_mutex_unlock(&q->lock);
-	/* The sync thread is woken, and pages are mapped ahead, without the queue's lock held. */
-	if (kick)
-		qsync_kick(q);
+	/* The sync, and the mapping of pages ahead, run without the queue's lock held. */
+	enum queue_err err = next == QSYNC_INLINE ? qsync_inline(q, t.pos) : QUEUE_OK;
 	if (prefault) {
 		seg_prefault(ahead);
 		seg_release(ahead);
@@ -65,6 +66,8 @@ enum queue_err op_done(struct queue *q, struct queue_ticket *out, bool woke)
 	if (woke)
 		store_notify(q->store, q->name);
 	queue_unref(q);
+	if (err != QUEUE_OK)
+		return err;
 	if (out != NULL) {
 		*out = t;
 		return QUEUE_OK;

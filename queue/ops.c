@@ -78,7 +78,7 @@ static enum queue_err read_begin(struct queue_store *st, const char *name, size_
 {
 	*r = (struct reading){ 0 };
 	if (t != NULL)
-		*t = (struct queue_ticket){ 0 };
+		*t = (struct queue_ticket){ .waiter = t->waiter };
 	if (!queue_name_valid(name))
 		return QUEUE_BADNAME;
 	if (limit == 0 || limit > QUEUE_BATCH_MAX)

@@ -6,20 +6,37 @@
 
 #define SYNC_BATCH 8
 
-bool qsync_ticket(struct queue *q, struct queue_ticket *t)
+enum qsync_next qsync_ticket(struct queue *q, struct queue_ticket *t, struct queue_waiter *w)
 {
 	uint64_t pos = q->next_seq - 1;
-	*t = (struct queue_ticket){ 0 };
+	*t = (struct queue_ticket){ .waiter = w };
 	if (q->store->opts.sync != QUEUE_SYNC_ALWAYS || q->durable_seq >= pos)
-		return false;
+		return QSYNC_NONE;
+	q->sync_waiters++;
+	if (!q->syncing) {
+		/* Nobody syncs q: this thread does, at once, with no hand-off and no wake-up. */
+		q->syncing = true;
+		t->pos = pos;
+		return QSYNC_INLINE;
+	}
+	/* A sync is under way; its syncer goes on until everything appended is covered. */
+	queue_ref(q);
+	if (w != NULL) {
+		w->pos = pos;
+		w->result = QUEUE_OK;
+		w->owned = false;
+		w->next = q->waiters;
+		q->waiters = w;
+		t->waiting = true;
+		return QSYNC_NONE;
+	}
 	t->queue = q;
 	t->pos = pos;
-	q->sync_waiters++;
-	queue_ref(q);
-	return true;
+	return QSYNC_NONE;
 }
 
-void qsync_kick(struct queue *q)
+/* kick puts q, whose syncing flag the caller holds, on the store's dirty list for a sync thread. */
+static void kick(struct queue *q)
 {
 	struct queue_store *st = q->store;
 	pthread_mutex_lock(&st->sync_lock);
@@ -55,14 +72,15 @@ enum queue_err queue_ticket_wait(struct queue_ticket *t)
 void queue_ticket_notify(struct queue_ticket *t, queue_done_fn fn, void *ctx)
 {
 	struct queue *q = t->queue;
-	struct waiter *w = q != NULL ? malloc(sizeof(*w)) : NULL;
+	struct queue_waiter *w = q != NULL ? malloc(sizeof(*w)) : NULL;
 	if (w == NULL) {
 		fn(ctx, queue_ticket_wait(t)); /* without memory for a waiter, wait here */
 		return;
 	}
 	pthread_mutex_lock(&q->lock);
 	if (q->durable_seq < t->pos && q->failed == QUEUE_OK) {
-		*w = (struct waiter){ .pos = t->pos, .fn = fn, .ctx = ctx, .next = q->waiters };
+		*w = (struct queue_waiter){ .fn = fn, .ctx = ctx, .pos = t->pos, .owned = true,
+					    .next = q->waiters };
 		q->waiters = w;
 		pthread_mutex_unlock(&q->lock);
 		t->queue = NULL; /* the waiter keeps the ticket's reference */
@@ -76,12 +94,26 @@ void queue_ticket_notify(struct queue_ticket *t, queue_done_fn fn, void *ctx)
 	fn(ctx, err);
 }
 
-/* take_waiters unlinks the waiters that are settled now. Call with q->lock held. */
-static struct waiter *take_waiters(struct queue *q)
+void qsync_fire(struct queue *q, struct queue_waiter *w, bool use_result, enum queue_err err)
 {
-	struct waiter *done = NULL, **p = &q->waiters;
+	while (w != NULL) {
+		/* Read before the call: once fn runs, the waiter belongs to its owner again. */
+		struct queue_waiter *next = w->next;
+		bool owned = w->owned;
+		w->fn(w->ctx, use_result ? w->result : err);
+		if (owned)
+			free(w);
+		queue_unref(q);
+		w = next;
+	}
+}
+
+/* take_waiters unlinks the waiters that are settled now. Call with q->lock held. */
+static struct queue_waiter *take_waiters(struct queue *q)
+{
+	struct queue_waiter *done = NULL, **p = &q->waiters;
 	while (*p != NULL) {
-		struct waiter *w = *p;
+		struct queue_waiter *w = *p;
 		if (w->pos <= q->durable_seq || q->failed != QUEUE_OK) {
 			w->result = w->pos <= q->durable_seq ? QUEUE_OK : QUEUE_SYNCFAIL;
 			*p = w->next;
@@ -134,7 +166,7 @@ static enum queue_err sync_queue(struct queue *q)
 			q->failed = QUEUE_SYNCFAIL;
 		else if (!more && target > q->durable_seq)
 			q->durable_seq = target;
-		struct waiter *w = take_waiters(q);
+		struct queue_waiter *w = take_waiters(q);
 		pthread_cond_broadcast(&q->durable_cond);
 		if (n > 0) {
 			uint64_t ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
@@ -148,13 +180,7 @@ static enum queue_err sync_queue(struct queue *q)
 		pthread_mutex_unlock(&q->lock);
 		for (size_t i = 0; i < n; i++)
 			seg_release(held[i]);
-		while (w != NULL) {
-			struct waiter *next = w->next;
-			w->fn(w->ctx, w->result);
-			free(w);
-			queue_unref(q);
-			w = next;
-		}
+		qsync_fire(q, w, true, QUEUE_OK);
 		if (!more || err != QUEUE_OK)
 			return err;
 	}
@@ -205,28 +231,32 @@ static struct queue *next_dirty(struct queue_store *st, bool *stop)
 }
 
 /*
- * sync_exclusive runs sync passes on q until nobody asked for another. Only
- * one thread syncs a queue at a time: a request that comes in meanwhile is
- * folded into the next pass (group commit) instead of a second, overlapping
- * msync of the same pages from another thread.
+ * sync_owned runs one sync pass on q, whose syncing flag the caller holds,
+ * and says whether more was appended meanwhile: then the caller keeps the
+ * flag and must go on (PostgreSQL's XLogFlush likewise flushes up to the
+ * insert position, not to its own record). Otherwise the flag is cleared:
+ * the next writer finds nobody syncing and syncs itself. Only one thread
+ * syncs a queue at a time, so no two msyncs of the same pages overlap.
  */
-static void sync_exclusive(struct queue *q)
+static bool sync_owned(struct queue *q)
 {
+	enum queue_err err = sync_queue(q);
 	pthread_mutex_lock(&q->lock);
-	if (q->syncing) {
-		q->sync_again = true;
-		pthread_mutex_unlock(&q->lock);
-		return;
-	}
-	q->syncing = true;
-	do {
-		q->sync_again = false;
-		pthread_mutex_unlock(&q->lock);
-		sync_queue(q);
-		pthread_mutex_lock(&q->lock);
-	} while (q->sync_again);
-	q->syncing = false;
+	bool more = err == QUEUE_OK && q->failed == QUEUE_OK && q->next_seq - 1 > q->durable_seq;
+	if (!more)
+		q->syncing = false;
 	pthread_mutex_unlock(&q->lock);
+	return more;
+}
+
+enum queue_err qsync_inline(struct queue *q, uint64_t pos)
+{
+	if (sync_owned(q))
+		kick(q); /* more came in during the pass: a sync thread takes over */
+	pthread_mutex_lock(&q->lock);
+	enum queue_err err = q->durable_seq >= pos ? QUEUE_OK : QUEUE_SYNCFAIL;
+	pthread_mutex_unlock(&q->lock);
+	return err;
 }
 
 void *qsync_thread(void *arg)
@@ -236,7 +266,8 @@ void *qsync_thread(void *arg)
 		bool stop;
 		struct queue *q = next_dirty(st, &stop);
 		if (q != NULL) {
-			sync_exclusive(q);
+			while (sync_owned(q))
+				;
 			queue_unref(q);
 		} else if (st->opts.sync == QUEUE_SYNC_INTERVAL) {
 			qsync_interval_pass(st);

@@ -279,27 +279,57 @@ enum queue_err queue_list(struct queue_store *store, struct queue_stats **out, s
  */
 enum queue_err queue_delete(struct queue_store *store, const char *name);
 
+/* A queue_done_fn learns that a change is durable (QUEUE_OK) or can't be made so (QUEUE_SYNCFAIL). */
+typedef void (*queue_done_fn)(void *ctx, enum queue_err err);
+
 /*
- * A ticket says when a change is durable. Mutating calls fill one in; the
- * caller must then pass it to exactly one of queue_ticket_wait() or
- * queue_ticket_notify() (both accept a ticket that needs no wait). Until then
- * it holds a reference on its queue.
+ * A queue_waiter is the caller's own storage for one durability wait, so that
+ * waiting allocates nothing and takes no lock of its own (mmqd keeps one per
+ * connection). The caller sets fn and ctx; the other fields are the engine's.
+ */
+struct queue_waiter {
+	queue_done_fn fn;
+	void *ctx;
+	uint64_t pos;		   /* internal */
+	enum queue_err result;	   /* internal */
+	bool owned;		   /* internal: allocated by queue_ticket_notify() */
+	struct queue_waiter *next; /* internal */
+};
+
+/*
+ * A ticket says when a change is durable. Mutating calls fill one in; it
+ * must be initialised before the call (= { 0 }, or with a waiter).
+ *
+ * With --sync always, a call that finds nobody syncing the queue syncs it
+ * itself before it returns (the ticket then needs no wait); one that finds a
+ * sync under way leaves the wait to the thread syncing, which goes on until
+ * everything appended is covered (group commit).
+ *
+ * A caller that set waiter before the call (then it must set waiter->fn and
+ * waiter->ctx) gets it registered while the engine holds the queue: after a
+ * successful call, waiting says that waiter->fn(ctx, result) will run exactly
+ * once, later, from the thread that completes the sync, and that the waiter
+ * must stay valid and untouched until then. Such a ticket needs nothing more.
+ * Otherwise, the caller must pass the ticket to exactly one of
+ * queue_ticket_wait() or queue_ticket_notify() (both accept a ticket that
+ * needs no wait); until then it holds a reference on its queue.
  */
 struct queue_ticket {
 	void *queue; /* internal; NULL when nothing needs to be waited for */
 	uint64_t pos;
+	struct queue_waiter *waiter; /* in: may be NULL */
+	bool waiting;		     /* out: waiter was registered */
 };
 
 /* queue_ticket_wait blocks until the ticket's change is durable. Returns QUEUE_OK or QUEUE_SYNCFAIL. */
 enum queue_err queue_ticket_wait(struct queue_ticket *t);
 
-/* A queue_done_fn learns that a change is durable (QUEUE_OK) or can't be made so (QUEUE_SYNCFAIL). */
-typedef void (*queue_done_fn)(void *ctx, enum queue_err err);
-
 /*
  * queue_ticket_notify calls fn(ctx, result) exactly once when the ticket's
  * change is durable: at once in the calling thread when it already is,
- * otherwise later from an engine thread, which must not be blocked long.
+ * otherwise later from the thread that completes the sync, which must not be
+ * blocked long. It allocates a waiter (or, without memory, waits here); a
+ * caller with storage of its own sets the ticket's waiter instead.
  */
 void queue_ticket_notify(struct queue_ticket *t, queue_done_fn fn, void *ctx);
 
@@ -316,7 +346,10 @@ struct queue_payload {
  * may be NULL) receive the new ids, which rise strictly and are never
  * reused. *ticket (may be NULL, then the call waits) tells when it is
  * durable. Errors (nothing stored): QUEUE_BADNAME, QUEUE_BADARG (count out of
- * range), QUEUE_TOOBIG, QUEUE_FULL, QUEUE_DISKFULL, QUEUE_SYNCFAIL, QUEUE_IO, QUEUE_NOMEM.
+ * range), QUEUE_TOOBIG, QUEUE_FULL, QUEUE_DISKFULL, QUEUE_SYNCFAIL, QUEUE_IO,
+ * QUEUE_NOMEM. QUEUE_SYNCFAIL also comes after the append when the call
+ * synced itself and the sync failed, as it would from the ticket: like any
+ * change not acknowledged, it may or may not survive a crash.
  */
 enum queue_err queue_enqueue(struct queue_store *store, const char *name,
 			     const struct queue_payload *items, size_t count, uint64_t delay_ms,

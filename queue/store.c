@@ -261,17 +261,11 @@ enum queue_err queue_store_close(struct queue_store *st)
 		enum queue_err err = q->failed != QUEUE_OK ? q->failed
 				     : st->opts.read_only ? QUEUE_OK
 							  : qf_checkpoint(q, true);
-		struct waiter *w = q->waiters;
+		struct queue_waiter *w = q->waiters;
 		q->waiters = NULL;
 		pthread_cond_broadcast(&q->durable_cond);
 		pthread_mutex_unlock(&q->lock);
-		while (w != NULL) {
-			struct waiter *next = w->next;
-			w->fn(w->ctx, err);
-			free(w);
-			queue_unref(q);
-			w = next;
-		}
+		qsync_fire(q, w, false, err);
 		if (first == QUEUE_OK)
 			first = err;
 		queue_unref(q);

@@ -371,7 +371,7 @@ static bool shared_step(struct sharer *s)
 {
 	char buf[256];
 	struct queue_msgs m = { 0 };
-	struct queue_ticket t;
+	struct queue_ticket t = { 0 };
 	uint64_t r = next_rand(&s->seed) % 10, id;
 	enum queue_err e;
 	if (r < 4) {

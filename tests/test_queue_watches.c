@@ -1,6 +1,7 @@
 /* test_queue_watches.c: the engine's callbacks: watches on a queue, the timer thread, and durability tickets in every sync mode. */
 #include <criterion/criterion.h>
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,7 +144,7 @@ static void notify_once(struct queue_ticket *t)
 /* exercise_tickets runs every mutating call with a ticket, alternating wait and notify. */
 static void exercise_tickets(enum queue_sync mode)
 {
-	struct queue_ticket t;
+	struct queue_ticket t = { 0 };
 	struct queue_payload p = { "{\"t\":1}", 7 };
 	struct queue_msgs m = { 0 };
 	uint64_t ids[2];
@@ -203,7 +204,7 @@ Test(queue_watches, many_outstanding_tickets_each_notify_once, .init = qt_setup_
 {
 	enum { N = 50 };
 	struct notified *n = calloc(N, sizeof(*n));
-	struct queue_ticket t;
+	struct queue_ticket t = { 0 };
 	struct queue_payload p = { "x", 1 };
 	qt_open_with(QUEUE_SYNC_INTERVAL, false);
 	for (int i = 0; i < N; i++) {
@@ -220,4 +221,77 @@ Test(queue_watches, many_outstanding_tickets_each_notify_once, .init = qt_setup_
 		cr_assert_eq(atomic_load(&n[i].err), QUEUE_OK);
 	}
 	free(n);
+}
+
+/* One writer thread with its own waiter slot, reused for every call, as mmqd's connections do. */
+struct slot_writer {
+	pthread_t thread;
+	struct queue_waiter w;
+	struct notified n;
+	int waited, inline_done, wrong;
+};
+
+enum { SLOT_WRITERS = 8, SLOT_OPS = 150 };
+
+static void *slot_writer_main(void *arg)
+{
+	struct slot_writer *s = arg;
+	struct queue_payload p = { "{\"s\":1}", 7 };
+	for (int i = 0; i < SLOT_OPS; i++) {
+		struct queue_ticket t = { .waiter = &s->w };
+		int before = atomic_load(&s->n.calls);
+		s->w.fn = on_done;
+		s->w.ctx = &s->n;
+		if (queue_enqueue(qt_st, "slots", &p, 1, 0, NULL, &t) != QUEUE_OK || t.queue != NULL) {
+			s->wrong++;
+			continue;
+		}
+		if (!t.waiting) {
+			s->inline_done++;
+			continue;
+		}
+		/* The slot may be reused only once its callback ran. */
+		uint64_t end = tu_now_ms() + 5000;
+		while (atomic_load(&s->n.calls) == before && tu_now_ms() < end)
+			tu_sleep_ms(0);
+		s->waited++;
+		if (atomic_load(&s->n.err) != QUEUE_OK)
+			s->wrong++;
+	}
+	return NULL;
+}
+
+/*
+ * Writers that hand the engine their own waiter get it called exactly once
+ * for each call that said it was waiting and never for the others (which
+ * synced before they returned), and every change is counted by a sync.
+ */
+Test(queue_messages, caller_owned_waiters_are_called_once_per_waiting_call, .init = qt_setup_bare)
+{
+	struct slot_writer *w = calloc(SLOT_WRITERS, sizeof(*w));
+	struct queue_store_stats before, after;
+	qt_open_with(QUEUE_SYNC_ALWAYS, false);
+	queue_store_stats(qt_st, &before);
+	for (int i = 0; i < SLOT_WRITERS; i++)
+		cr_assert_eq(pthread_create(&w[i].thread, NULL, slot_writer_main, &w[i]), 0);
+	int waited = 0;
+	for (int i = 0; i < SLOT_WRITERS; i++) {
+		pthread_join(w[i].thread, NULL);
+		cr_assert_eq(w[i].wrong, 0, "writer %d", i);
+		cr_assert_eq(w[i].waited + w[i].inline_done, SLOT_OPS, "writer %d", i);
+		waited += w[i].waited;
+	}
+	tu_sleep_ms(50);
+	for (int i = 0; i < SLOT_WRITERS; i++)
+		cr_assert_eq(atomic_load(&w[i].n.calls), w[i].waited,
+			     "writer %d: a callback for a call that did not wait", i);
+	queue_store_stats(qt_st, &after);
+	cr_assert_eq(after.synced_waiters - before.synced_waiters, SLOT_WRITERS * SLOT_OPS);
+	cr_assert_leq(after.syncs - before.syncs, SLOT_WRITERS * SLOT_OPS);
+	struct queue_stats qs;
+	cr_assert_eq(queue_stats(qt_st, "slots", &qs), QUEUE_OK);
+	cr_assert_eq(qs.depth, SLOT_WRITERS * SLOT_OPS);
+	cr_log_info("%d of %d calls waited for another thread's sync; %llu syncs", waited,
+		    SLOT_WRITERS * SLOT_OPS, (unsigned long long)(after.syncs - before.syncs));
+	free(w);
 }
