@@ -43,15 +43,17 @@ enum queue_err op_fail(struct queue *q, enum queue_err err)
 /*
  * op_done unlocks q after a change, wakes watchers when woke, and hands the
  * caller a ticket, or waits for durability when the caller gave none. When
- * nobody is syncing q this thread syncs it before it returns (the ticket
- * then needs no wait); a sync failure then is this call's error.
+ * nobody is syncing q and the caller waits now (no ticket) or gave a waiter,
+ * this thread syncs before it returns (the ticket then needs no wait); a sync
+ * failure then is this call's error.
  */
 enum queue_err op_done(struct queue *q, struct queue_ticket *out, bool woke)
 {
 	struct queue_ticket t;
 	if (q->nsegs > 1 && q->segs[0]->live == 0)
 		qlog_trim_front(q);
-	enum qsync_next next = qsync_ticket(q, &t, out != NULL ? out->waiter : NULL);
+	struct queue_waiter *w = out != NULL ? out->waiter : NULL;
+	enum qsync_next next = qsync_ticket(q, &t, w, out != NULL && w == NULL);
 	struct segment *ahead = q->segs[q->active];
 	bool prefault = seg_prefault_due(ahead, ahead->write_off);
 	if (prefault)
@@ -59,6 +61,8 @@ enum queue_err op_done(struct queue *q, struct queue_ticket *out, bool woke)
 	pthread_mutex_unlock(&q->lock);
 	/* The sync, and the mapping of pages ahead, run without the queue's lock held. */
 	enum queue_err err = next == QSYNC_INLINE ? qsync_inline(q, t.pos) : QUEUE_OK;
+	if (next == QSYNC_KICK)
+		qsync_kick(q);
 	if (prefault) {
 		seg_prefault(ahead);
 		seg_release(ahead);

@@ -6,7 +6,8 @@
 
 #define SYNC_BATCH 8
 
-enum qsync_next qsync_ticket(struct queue *q, struct queue_ticket *t, struct queue_waiter *w)
+enum qsync_next qsync_ticket(struct queue *q, struct queue_ticket *t, struct queue_waiter *w,
+			     bool keep)
 {
 	uint64_t pos = q->next_seq - 1;
 	*t = (struct queue_ticket){ .waiter = w };
@@ -14,10 +15,15 @@ enum qsync_next qsync_ticket(struct queue *q, struct queue_ticket *t, struct que
 		return QSYNC_NONE;
 	q->sync_waiters++;
 	if (!q->syncing) {
-		/* Nobody syncs q: this thread does, at once, with no hand-off and no wake-up. */
 		q->syncing = true;
 		t->pos = pos;
-		return QSYNC_INLINE;
+		/* Nobody syncs q: a writer that waits anyway syncs at once, with no hand-off and no wake-up. */
+		if (w != NULL || !keep)
+			return QSYNC_INLINE;
+		/* One that keeps a plain ticket (and may never wait) leaves it to a sync thread. */
+		queue_ref(q);
+		t->queue = q;
+		return QSYNC_KICK;
 	}
 	/* A sync is under way; its syncer goes on until everything appended is covered. */
 	queue_ref(q);
@@ -35,8 +41,7 @@ enum qsync_next qsync_ticket(struct queue *q, struct queue_ticket *t, struct que
 	return QSYNC_NONE;
 }
 
-/* kick puts q, whose syncing flag the caller holds, on the store's dirty list for a sync thread. */
-static void kick(struct queue *q)
+void qsync_kick(struct queue *q)
 {
 	struct queue_store *st = q->store;
 	pthread_mutex_lock(&st->sync_lock);
@@ -252,7 +257,7 @@ static bool sync_owned(struct queue *q)
 enum queue_err qsync_inline(struct queue *q, uint64_t pos)
 {
 	if (sync_owned(q))
-		kick(q); /* more came in during the pass: a sync thread takes over */
+		qsync_kick(q); /* more came in during the pass: a sync thread takes over */
 	pthread_mutex_lock(&q->lock);
 	enum queue_err err = q->durable_seq >= pos ? QUEUE_OK : QUEUE_SYNCFAIL;
 	pthread_mutex_unlock(&q->lock);

@@ -300,10 +300,11 @@ struct queue_waiter {
  * A ticket says when a change is durable. Mutating calls fill one in; it
  * must be initialised before the call (= { 0 }, or with a waiter).
  *
- * With --sync always, a call that finds nobody syncing the queue syncs it
- * itself before it returns (the ticket then needs no wait); one that finds a
- * sync under way leaves the wait to the thread syncing, which goes on until
- * everything appended is covered (group commit).
+ * With --sync always, a call without a ticket, or with a waiter, that finds
+ * nobody syncing the queue syncs it itself before it returns (the ticket then
+ * needs no wait); otherwise the wait is left to the thread syncing (a sync
+ * thread for a plain ticket), which goes on until everything appended is
+ * covered (group commit).
  *
  * A caller that set waiter before the call (then it must set waiter->fn and
  * waiter->ctx) gets it registered while the engine holds the queue: after a
