@@ -219,36 +219,33 @@ static enum api_step durable_done(struct api_req *req)
 /*
  * register_tickets hands the tickets that carry no registered waiter to
  * queue_ticket_notify() (which allocates one each). With the connection's
- * waiter registered too (armed), they are waited for here instead, so that
- * the count of pending changes never grows after it may have reached zero.
- * Returns false when the request must wait for nothing.
+ * waiter registered too (armed), they join its count: under the lock
+ * on_durable takes, so that a count the waiter may have brought to zero
+ * already starts again rather than growing after it fired. Returns false
+ * when the request must wait for nothing.
  */
 static bool register_tickets(struct api_req *req, struct queue_ticket *tickets, size_t n, bool armed)
 {
-	size_t waits = 0;
+	unsigned waits = 0;
 
 	for (size_t i = 0; i < n; i++)
 		waits += tickets[i].queue != NULL;
-	if (armed) {
-		for (size_t i = 0; i < n; i++) {
-			enum queue_err err = queue_ticket_wait(&tickets[i]);
-			pthread_mutex_lock(&req->lock);
-			if (req->durable_err == QUEUE_OK)
-				req->durable_err = err;
-			pthread_mutex_unlock(&req->lock);
-		}
-		return true;
-	}
 	pthread_mutex_lock(&req->lock);
-	req->durable_fired = false;
-	req->durable_err = QUEUE_OK;
-	atomic_store(&req->durable_left, (unsigned)waits);
+	if (!armed) {
+		req->durable_err = QUEUE_OK;
+		atomic_store(&req->durable_left, waits);
+	} else if (req->durable_fired) {
+		atomic_store(&req->durable_left, waits); /* the waiter's result stays in durable_err */
+	} else {
+		atomic_fetch_add(&req->durable_left, waits);
+	}
+	req->durable_fired = atomic_load(&req->durable_left) == 0;
 	pthread_mutex_unlock(&req->lock);
 	for (size_t i = 0; i < n; i++) {
 		if (tickets[i].queue != NULL)
 			queue_ticket_notify(&tickets[i], on_durable, req);
 	}
-	return waits > 0;
+	return armed || waits > 0;
 }
 
 enum api_step api_respond_durable_n(struct api_req *req, struct queue_ticket *tickets, size_t n,

@@ -138,6 +138,31 @@ enum api_step sqs_ok(struct sqs_call *c);
 enum api_step sqs_ok_durable(struct sqs_call *c, struct queue_ticket *tickets, size_t n);
 
 /*
+ * The tickets of a request that changes its queue once per entry (a batch).
+ * A queue's changes become durable in the order they are made, so the ticket
+ * of the latest change covers the earlier ones, which are released: the
+ * request keeps one ticket, or two when the first carries the connection's
+ * waiter, registered (which can't be released), and later changes followed.
+ */
+struct sqs_tickets {
+	struct queue_ticket t[2];
+	size_t n;
+};
+
+/*
+ * sqs_ticket returns the ticket for an engine call on c's queue: for the
+ * request's last call (last), the connection's waiter (api_ticket) unless a
+ * kept ticket holds it; otherwise a plain one, which a later change covers.
+ */
+struct queue_ticket sqs_ticket(struct sqs_call *c, const struct sqs_tickets *k, bool last);
+
+/*
+ * sqs_ticket_keep takes over *t, the ticket of a successful change made after
+ * those of k, and releases the kept one it covers. This function can't fail.
+ */
+void sqs_ticket_keep(struct sqs_tickets *k, struct queue_ticket *t);
+
+/*
  * sqs_resolve finds the queue the request names (QueueUrl, else the queue URL
  * path it was sent to), fills c->queue and c->settings, and returns SQS_OK,
  * SQS_E_MISSING_PARAMETER or SQS_E_QUEUE_DOES_NOT_EXIST (message set).

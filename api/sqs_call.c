@@ -186,6 +186,23 @@ enum api_step sqs_ok_durable(struct sqs_call *c, struct queue_ticket *tickets, s
 	return api_respond_durable_n(req, tickets, n, 200, &b);
 }
 
+struct queue_ticket sqs_ticket(struct sqs_call *c, const struct sqs_tickets *k, bool last)
+{
+	for (size_t i = 0; i < k->n; i++) {
+		if (k->t[i].waiting)
+			return (struct queue_ticket){ 0 };
+	}
+	return last ? api_ticket(c->req) : (struct queue_ticket){ 0 };
+}
+
+void sqs_ticket_keep(struct sqs_tickets *k, struct queue_ticket *t)
+{
+	if (k->n > 0 && !k->t[k->n - 1].waiting)
+		queue_ticket_release(&k->t[--k->n]);
+	k->t[k->n++] = *t;
+	*t = (struct queue_ticket){ 0 };
+}
+
 cJSON *sqs_queue_url_json(struct sqs_call *c, const char *name)
 {
 	char url[sizeof(c->origin) + QUEUE_NAME_MAX + 20];

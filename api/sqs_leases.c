@@ -27,21 +27,34 @@ static enum sqs_err parse_handle(struct sqs_call *c, const char *handle, struct 
 	return SQS_OK;
 }
 
+/* settle hands the ticket of a change to k when it was made (err is QUEUE_OK), else back to the engine. */
+static void settle(struct sqs_tickets *k, struct queue_ticket *ticket, enum queue_err err)
+{
+	if (err == QUEUE_OK)
+		sqs_ticket_keep(k, ticket);
+	else
+		api_ticket_drop(ticket);
+}
+
 /*
- * delete_one acks the lease handle names. As SQS documents, a handle that is
- * no longer the message's latest (it was received again since), or whose
- * message is gone already, succeeds without deleting anything.
+ * delete_one acks the lease handle names; the ticket of the change goes to k
+ * (last: the request makes no change after it). As SQS documents, a handle
+ * that is no longer the message's latest (it was received again since), or
+ * whose message is gone already, succeeds without deleting anything.
  */
-static enum sqs_err delete_one(struct sqs_call *c, const char *handle, struct queue_ticket *ticket,
-			       char *msg, size_t msglen)
+static enum sqs_err delete_one(struct sqs_call *c, const char *handle, struct sqs_tickets *k,
+			       bool last, char *msg, size_t msglen)
 {
 	struct target t;
 	enum sqs_err e = parse_handle(c, handle, &t, msg, msglen);
+	struct queue_ticket ticket;
 	enum queue_err err;
 
 	if (e != SQS_OK)
 		return e;
-	err = queue_ack(c->req->srv->store, c->queue, t.id, t.lease, ticket);
+	ticket = sqs_ticket(c, k, last);
+	err = queue_ack(c->req->srv->store, c->queue, t.id, t.lease, &ticket);
+	settle(k, &ticket, err);
 	if (err == QUEUE_OK || err == QUEUE_NOMSG || err == QUEUE_STALE)
 		return SQS_OK;
 	snprintf(msg, msglen, "%s", sqs_error_get(sqs_error_from_queue(err))->message);
@@ -51,13 +64,15 @@ static enum sqs_err delete_one(struct sqs_call *c, const char *handle, struct qu
 /*
  * change_one sets the visibility of the message handle names: 0 makes it
  * visible now (a release), N hides it for N seconds from now (an extension).
+ * The ticket of the change goes to k, as with delete_one.
  */
-static enum sqs_err change_one(struct sqs_call *c, const cJSON *in, struct queue_ticket *ticket,
-			       char *msg, size_t msglen)
+static enum sqs_err change_one(struct sqs_call *c, const cJSON *in, struct sqs_tickets *k,
+			       bool last, char *msg, size_t msglen)
 {
 	struct target t;
 	int64_t vis;
 	enum sqs_err e = parse_handle(c, sqs_str(in, "ReceiptHandle"), &t, msg, msglen);
+	struct queue_ticket ticket;
 	enum queue_err err;
 
 	if (e != SQS_OK)
@@ -71,11 +86,13 @@ static enum sqs_err change_one(struct sqs_call *c, const cJSON *in, struct queue
 				      "be between 0 and 43200.");
 		return SQS_E_INVALID_PARAMETER_VALUE;
 	}
+	ticket = sqs_ticket(c, k, last);
 	if (vis == 0)
-		err = queue_release(c->req->srv->store, c->queue, t.id, t.lease, 0, ticket);
+		err = queue_release(c->req->srv->store, c->queue, t.id, t.lease, 0, &ticket);
 	else
 		err = queue_extend(c->req->srv->store, c->queue, t.id, t.lease, (uint64_t)vis * 1000u,
-				   NULL, ticket);
+				   NULL, &ticket);
+	settle(k, &ticket, err);
 	if (err == QUEUE_NOMSG || err == QUEUE_STALE) {
 		snprintf(msg, msglen, "Message does not exist or is not available for visibility "
 				      "timeout change.");
@@ -90,43 +107,39 @@ static enum sqs_err change_one(struct sqs_call *c, const cJSON *in, struct queue
 
 enum api_step sqs_delete_message(struct sqs_call *c)
 {
-	struct queue_ticket ticket = { 0 };
+	struct sqs_tickets k = { .n = 0 };
 	char msg[200];
 	enum sqs_err e = sqs_resolve(c);
 
 	if (e != SQS_OK)
 		return sqs_fail(c, e, NULL);
-	e = delete_one(c, sqs_str(c->in, "ReceiptHandle"), &ticket, msg, sizeof(msg));
-	if (e != SQS_OK) {
-		api_ticket_drop(&ticket);
-		return sqs_fail(c, e, msg);
-	}
-	return sqs_ok_durable(c, &ticket, 1);
+	e = delete_one(c, sqs_str(c->in, "ReceiptHandle"), &k, true, msg, sizeof(msg));
+	if (e != SQS_OK)
+		return sqs_fail(c, e, msg); /* a failed change left no ticket in k */
+	return sqs_ok_durable(c, k.t, k.n);
 }
 
 enum api_step sqs_change_visibility(struct sqs_call *c)
 {
-	struct queue_ticket ticket = { 0 };
+	struct sqs_tickets k = { .n = 0 };
 	char msg[200];
 	enum sqs_err e = sqs_resolve(c);
 
 	if (e != SQS_OK)
 		return sqs_fail(c, e, NULL);
-	e = change_one(c, c->in, &ticket, msg, sizeof(msg));
-	if (e != SQS_OK) {
-		api_ticket_drop(&ticket);
-		return sqs_fail(c, e, msg);
-	}
-	return sqs_ok_durable(c, &ticket, 1);
+	e = change_one(c, c->in, &k, true, msg, sizeof(msg));
+	if (e != SQS_OK)
+		return sqs_fail(c, e, msg); /* a failed change left no ticket in k */
+	return sqs_ok_durable(c, k.t, k.n);
 }
 
 /* batch runs one (delete or change) per entry, answering Successful and Failed lists. */
 static enum api_step batch(struct sqs_call *c, bool del)
 {
-	struct queue_ticket tickets[SQS_BATCH_MAX];
+	struct sqs_tickets k = { .n = 0 };
 	const cJSON *entries, *e;
 	cJSON *ok, *failed;
-	size_t n = 0;
+	int n = 0, count;
 	enum sqs_err err = sqs_resolve(c);
 
 	if (err == SQS_OK)
@@ -138,14 +151,14 @@ static enum api_step batch(struct sqs_call *c, bool del)
 	failed = cJSON_AddArrayToObject(c->out, "Failed");
 	if (failed == NULL)
 		return sqs_fail(c, SQS_E_INTERNAL, NULL);
+	count = cJSON_GetArraySize(entries);
 	cJSON_ArrayForEach(e, entries)
 	{
 		const char *id = sqs_str(e, "Id");
 		char msg[200];
-		tickets[n] = (struct queue_ticket){ 0 };
-		err = del ? delete_one(c, sqs_str(e, "ReceiptHandle"), &tickets[n], msg, sizeof(msg))
-			  : change_one(c, e, &tickets[n], msg, sizeof(msg));
-		n++;
+		bool last = ++n == count;
+		err = del ? delete_one(c, sqs_str(e, "ReceiptHandle"), &k, last, msg, sizeof(msg))
+			  : change_one(c, e, &k, last, msg, sizeof(msg));
 		if (err != SQS_OK) {
 			sqs_batch_failed(failed, id, err, msg);
 		} else {
@@ -154,7 +167,7 @@ static enum api_step batch(struct sqs_call *c, bool del)
 			cJSON_AddItemToArray(ok, r);
 		}
 	}
-	return sqs_ok_durable(c, tickets, n);
+	return sqs_ok_durable(c, k.t, k.n);
 }
 
 enum api_step sqs_delete_message_batch(struct sqs_call *c)

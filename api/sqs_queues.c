@@ -189,7 +189,7 @@ enum api_step sqs_delete_queue(struct sqs_call *c)
 
 enum api_step sqs_purge_queue(struct sqs_call *c)
 {
-	struct queue_ticket ticket = { 0 };
+	struct queue_ticket ticket = api_ticket(c->req);
 	enum sqs_err e = sqs_resolve(c);
 	enum queue_err err;
 

@@ -125,31 +125,33 @@ static enum api_step receive_finish(struct api_req *req, struct queue_msgs *m,
 				    struct queue_ticket *ticket)
 {
 	struct sqs_call *c = req->sqs;
-	struct queue_ticket tickets[SQS_BATCH_MAX + 1];
-	size_t n = 0;
+	struct sqs_tickets k = { .n = 0 };
 	cJSON *list = NULL;
 	bool ok = true;
 
-	tickets[n++] = *ticket;
+	/* The leases' ticket comes first: the releases that follow cover it, as any later change. */
+	sqs_ticket_keep(&k, ticket);
 	c->out = cJSON_CreateObject();
 	for (size_t i = 0; m != NULL && i < m->count && c->out != NULL && ok; i++) {
 		if (list == NULL)
 			list = cJSON_AddArrayToObject(c->out, "Messages");
 		ok = add_message(c, list, &m->items[i]);
 		if (ok && c->visible_now) {
-			tickets[n] = (struct queue_ticket){ 0 };
-			(void)queue_release(req->srv->store, c->queue, m->items[i].id, m->items[i].lease, 0,
-					    &tickets[n]);
-			n++;
+			struct queue_ticket t = sqs_ticket(c, &k, i + 1 == m->count);
+			if (queue_release(req->srv->store, c->queue, m->items[i].id, m->items[i].lease, 0,
+					  &t) == QUEUE_OK)
+				sqs_ticket_keep(&k, &t);
+			else
+				api_ticket_drop(&t);
 		}
 	}
 	queue_msgs_free(m);
 	if (c->out == NULL || !ok) {
-		for (size_t i = 0; i < n; i++)
-			api_ticket_drop(&tickets[i]);
+		for (size_t i = 0; i < k.n; i++)
+			api_ticket_drop(&k.t[i]);
 		return sqs_fail(c, SQS_E_INTERNAL, NULL);
 	}
-	return sqs_ok_durable(c, tickets, n);
+	return sqs_ok_durable(c, k.t, k.n);
 }
 
 /* names_of returns the array parameter name of c (NULL when absent or not an array). */

@@ -78,9 +78,17 @@ static void add_result(struct sqs_call *c, cJSON *obj, const struct prepared *p)
 	cJSON_AddStringToObject(obj, "MessageId", id);
 }
 
+/* too_long answers a message the engine found too large (its limit changed since the check). */
+static enum api_step too_long(struct sqs_call *c)
+{
+	return sqs_fail(c, SQS_E_INVALID_PARAMETER_VALUE,
+			"One or more parameters are invalid. Reason: Message must be shorter than the "
+			"queue's MaximumMessageSize.");
+}
+
 enum api_step sqs_send_message(struct sqs_call *c)
 {
-	struct queue_ticket ticket = { 0 };
+	struct queue_ticket ticket = api_ticket(c->req);
 	struct prepared p;
 	struct queue_payload item;
 	char msg[300];
@@ -97,16 +105,15 @@ enum api_step sqs_send_message(struct sqs_call *c)
 	}
 	item.data = p.envelope;
 	item.len = strlen(p.envelope);
-	err = queue_enqueue(c->req->srv->store, c->queue, &item, 1, (uint64_t)p.delay * 1000u,
-			    &p.msg_id, &ticket);
+	/* The queue's limit applies to the size SQS counts, not to the larger envelope. */
+	err = queue_enqueue_sized(c->req->srv->store, c->queue, &item, &p.size, 1,
+				  (uint64_t)p.delay * 1000u, &p.msg_id, &ticket);
 	free(p.envelope);
 	if (err != QUEUE_OK) {
 		api_ticket_drop(&ticket);
 		if (err == QUEUE_TOOBIG)
-			return sqs_fail(c, SQS_E_INVALID_PARAMETER_VALUE,
-					"One or more parameters are invalid. Reason: Message is too long "
-					"once stored.");
-		return sqs_queue_err(c, err, "queue_enqueue");
+			return too_long(c);
+		return sqs_queue_err(c, err, "queue_enqueue_sized");
 	}
 	c->out = cJSON_CreateObject();
 	if (c->out == NULL) {
@@ -117,16 +124,27 @@ enum api_step sqs_send_message(struct sqs_call *c)
 	return sqs_ok_durable(c, &ticket, 1);
 }
 
+/* is_last_group says whether no message after first waits to be sent with another delay. */
+static bool is_last_group(const struct prepared *p, size_t n, size_t first)
+{
+	for (size_t i = first + 1; i < n; i++) {
+		if (p[i].envelope != NULL && p[i].delay != p[first].delay)
+			return false;
+	}
+	return true;
+}
+
 /*
  * enqueue_group enqueues every prepared, not yet sent message of delay
- * p[first].delay as one batch, from first on; their ticket goes to *ticket.
+ * p[first].delay as one batch, from first on; its ticket goes to k.
  */
 static void enqueue_group(struct sqs_call *c, struct prepared *p, size_t n, size_t first,
-			  cJSON *failed, struct queue_ticket *ticket)
+			  cJSON *failed, struct sqs_tickets *k)
 {
 	struct queue_payload items[SQS_BATCH_MAX];
 	uint64_t ids[SQS_BATCH_MAX];
-	size_t pick[SQS_BATCH_MAX], count = 0;
+	size_t pick[SQS_BATCH_MAX], sizes[SQS_BATCH_MAX], count = 0;
+	struct queue_ticket ticket = sqs_ticket(c, k, is_last_group(p, n, first));
 	enum queue_err err;
 
 	for (size_t i = first; i < n; i++) {
@@ -134,14 +152,19 @@ static void enqueue_group(struct sqs_call *c, struct prepared *p, size_t n, size
 			continue;
 		items[count].data = p[i].envelope;
 		items[count].len = strlen(p[i].envelope);
+		sizes[count] = p[i].size;
 		pick[count++] = i;
 	}
-	err = queue_enqueue(c->req->srv->store, c->queue, items, count,
-			    (uint64_t)p[first].delay * 1000u, ids, ticket);
-	for (size_t k = 0; k < count; k++) {
-		struct prepared *q = &p[pick[k]];
+	err = queue_enqueue_sized(c->req->srv->store, c->queue, items, sizes, count,
+				  (uint64_t)p[first].delay * 1000u, ids, &ticket);
+	if (err == QUEUE_OK)
+		sqs_ticket_keep(k, &ticket);
+	else
+		api_ticket_drop(&ticket);
+	for (size_t j = 0; j < count; j++) {
+		struct prepared *q = &p[pick[j]];
 		if (err == QUEUE_OK)
-			q->msg_id = ids[k];
+			q->msg_id = ids[j];
 		else
 			sqs_batch_failed(failed, q->id, sqs_error_from_queue(err), NULL);
 		q->failed = err != QUEUE_OK;
@@ -175,10 +198,10 @@ static size_t prepare_all(struct sqs_call *c, const cJSON *entries, struct prepa
 enum api_step sqs_send_message_batch(struct sqs_call *c)
 {
 	struct prepared p[SQS_BATCH_MAX];
-	struct queue_ticket tickets[SQS_BATCH_MAX];
+	struct sqs_tickets k = { .n = 0 };
 	const cJSON *entries;
 	cJSON *ok, *failed;
-	size_t n, nt = 0;
+	size_t n;
 	enum sqs_err e = sqs_resolve(c);
 
 	memset(p, 0, sizeof(p));
@@ -202,9 +225,7 @@ enum api_step sqs_send_message_batch(struct sqs_call *c)
 	for (size_t i = 0; i < n; i++) {
 		if (p[i].envelope == NULL)
 			continue;
-		tickets[nt] = (struct queue_ticket){ 0 };
-		enqueue_group(c, p, n, i, failed, &tickets[nt]);
-		nt++;
+		enqueue_group(c, p, n, i, failed, &k);
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (!p[i].failed) {
@@ -213,5 +234,5 @@ enum api_step sqs_send_message_batch(struct sqs_call *c)
 			cJSON_AddItemToArray(ok, r);
 		}
 	}
-	return sqs_ok_durable(c, tickets, nt);
+	return sqs_ok_durable(c, k.t, k.n);
 }

@@ -25,7 +25,7 @@ static enum queue_err merge(struct queue_settings *s, const struct queue_setting
 			return QUEUE_BADARG;
 		memcpy(s->dead_letter, in->dead_letter, sizeof(s->dead_letter));
 	}
-	if (s->max_message_bytes == 0 || s->max_message_bytes > (1u << 30))
+	if (s->max_message_bytes == 0 || s->max_message_bytes > QUEUE_PAYLOAD_MAX)
 		return QUEUE_BADARG;
 	if (s->lease_seconds == 0 || s->lease_seconds > QUEUE_LEASE_SECONDS_MAX)
 		return QUEUE_BADARG;

@@ -6,6 +6,14 @@
 
 #define BATCH_BYTES_MAX (1ull << 30)
 
+/* too_big applies the size limits to item i: the queue's rule (to counted[i] when given) and the hard one. */
+static bool too_big(const struct queue_settings *s, const struct queue_payload *items,
+		    const size_t *counted, size_t i)
+{
+	size_t size = counted != NULL ? counted[i] : items[i].len;
+	return size > s->max_message_bytes || items[i].len > QUEUE_PAYLOAD_MAX;
+}
+
 /* op_begin looks up name for an operation and returns it locked; NOTFOUND when absent. */
 enum queue_err op_begin(struct queue_store *st, const char *name, bool create,
 			    struct queue_ticket *t, struct queue **out)
@@ -95,6 +103,14 @@ enum queue_err queue_enqueue(struct queue_store *st, const char *name,
 			     const struct queue_payload *items, size_t count, uint64_t delay_ms,
 			     uint64_t *ids, struct queue_ticket *ticket)
 {
+	return queue_enqueue_sized(st, name, items, NULL, count, delay_ms, ids, ticket);
+}
+
+enum queue_err queue_enqueue_sized(struct queue_store *st, const char *name,
+				   const struct queue_payload *items, const size_t *counted,
+				   size_t count, uint64_t delay_ms, uint64_t *ids,
+				   struct queue_ticket *ticket)
+{
 	struct queue *q;
 	if (count == 0 || count > QUEUE_BATCH_MAX || items == NULL)
 		return queue_name_valid(name) ? QUEUE_BADARG : QUEUE_BADNAME;
@@ -104,7 +120,7 @@ enum queue_err queue_enqueue(struct queue_store *st, const char *name,
 	const struct queue_settings *s = &q->meta.settings;
 	uint64_t payload = 0, bytes = 0, sizes[QUEUE_BATCH_MAX];
 	for (size_t i = 0; i < count; i++) {
-		if (items[i].len > s->max_message_bytes)
+		if (too_big(s, items, counted, i))
 			return op_fail(q, QUEUE_TOOBIG);
 		payload += items[i].len;
 		sizes[i] = rec_size(items[i].len);

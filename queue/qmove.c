@@ -25,9 +25,16 @@ static void move_one(struct queue *q, uint64_t id)
 	memcpy(dlq, q->meta.settings.dead_letter, sizeof(dlq));
 	pthread_mutex_unlock(&q->lock);
 
+	/*
+	 * A move is no send: q accepted the message, so the dead-letter queue's
+	 * max_message_bytes does not apply to it (counted as 0), only the
+	 * engine's own limits. Else a message stored larger than a limit it was
+	 * checked against in other terms (an SQS envelope) could never be moved.
+	 */
+	const size_t counted = 0;
 	enum queue_err err = QUEUE_BADARG;
 	if (dlq[0] != '\0' && strcmp(dlq, q->name) != 0)
-		err = queue_enqueue(q->store, dlq, &p, 1, 0, NULL, NULL);
+		err = queue_enqueue_sized(q->store, dlq, &p, &counted, 1, 0, NULL, NULL);
 
 	pthread_mutex_lock(&q->lock);
 	e = idx_find(&q->idx, id);

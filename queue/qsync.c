@@ -74,6 +74,14 @@ enum queue_err queue_ticket_wait(struct queue_ticket *t)
 	return err;
 }
 
+void queue_ticket_release(struct queue_ticket *t)
+{
+	struct queue *q = t->queue;
+	t->queue = NULL;
+	if (q != NULL)
+		queue_unref(q);
+}
+
 void queue_ticket_notify(struct queue_ticket *t, queue_done_fn fn, void *ctx)
 {
 	struct queue *q = t->queue;

@@ -19,6 +19,8 @@
 
 #define QUEUE_NAME_MAX 64
 #define QUEUE_BATCH_MAX 1000
+/* The largest payload the engine stores, whatever a queue's max_message_bytes (its top value too). */
+#define QUEUE_PAYLOAD_MAX (1u << 30)
 #define QUEUE_LEASE_SECONDS_MAX 43200u
 
 enum queue_err {
@@ -28,7 +30,7 @@ enum queue_err {
 	QUEUE_STALE,	   /* the token is not the message's current lease (or it has none) */
 	QUEUE_FULL,	   /* the queue's max_bytes would be exceeded */
 	QUEUE_DISKFULL,	   /* no space left on the device */
-	QUEUE_TOOBIG,	   /* a payload exceeds max_message_bytes */
+	QUEUE_TOOBIG,	   /* a payload exceeds max_message_bytes (or QUEUE_PAYLOAD_MAX) */
 	QUEUE_BADNAME,	   /* a queue name outside [A-Za-z0-9_-]{1,64} */
 	QUEUE_BADARG,	   /* a setting or argument out of range */
 	QUEUE_LOCKED,	   /* the data directory is in use by another process */
@@ -334,6 +336,17 @@ enum queue_err queue_ticket_wait(struct queue_ticket *t);
  */
 void queue_ticket_notify(struct queue_ticket *t, queue_done_fn fn, void *ctx);
 
+/*
+ * queue_ticket_release gives up a ticket without waiting, for a caller that
+ * learns of its change from the ticket of a later change of the same queue:
+ * a queue's changes become durable in the order they were made (a failed
+ * sync fails every later ticket too), so the later ticket covers the earlier
+ * change (or the queue was deleted meanwhile, and the change with it).
+ * Accepts a ticket that needs no wait; not one whose waiter was registered.
+ * This function can't fail.
+ */
+void queue_ticket_release(struct queue_ticket *t);
+
 /* One payload to enqueue. Borrowed for the duration of the call. */
 struct queue_payload {
 	const void *data;
@@ -355,6 +368,23 @@ struct queue_payload {
 enum queue_err queue_enqueue(struct queue_store *store, const char *name,
 			     const struct queue_payload *items, size_t count, uint64_t delay_ms,
 			     uint64_t *ids, struct queue_ticket *ticket);
+
+/*
+ * queue_enqueue_sized is queue_enqueue for a caller that stores each message
+ * wrapped in a form of its own and measures messages in its own terms:
+ * the queue's max_message_bytes applies to counted[i] (the message as the
+ * caller counts it, count entries; NULL: the payload's length, which makes it
+ * queue_enqueue) instead of to items[i].len. A stored payload may then be
+ * larger than max_message_bytes, and readers get it as it was stored. The
+ * engine's own limits still apply to the payloads themselves: each at most
+ * QUEUE_PAYLOAD_MAX bytes, the records of a batch at most 1 GiB (QUEUE_TOOBIG).
+ * The check runs under the queue's lock, so it sees the settings the
+ * append is made under. Errors, ownership and ticket: as queue_enqueue.
+ */
+enum queue_err queue_enqueue_sized(struct queue_store *store, const char *name,
+				   const struct queue_payload *items, const size_t *counted,
+				   size_t count, uint64_t delay_ms, uint64_t *ids,
+				   struct queue_ticket *ticket);
 
 /* One delivered or peeked message. */
 struct queue_msg {

@@ -238,12 +238,12 @@ Test(http_sqs, parameters_out_of_range_answer_invalid_parameter_value)
 Test(http_sqs, messages_at_the_size_limit_pass_and_past_it_are_refused)
 {
 	char url[160], *body;
-	size_t big = 262144;
+	size_t big = 1048576;
 
 	create("size", url, sizeof(url));
 	body = malloc(big + 512);
 	cr_assert_not_null(body);
-	/* 256 KiB of body fits a queue with the default limit. */
+	/* 1 MiB of body, the default limit exactly, fits. */
 	int n = snprintf(body, 512, "{\"QueueUrl\":\"%s\",\"MessageBody\":\"", url);
 	memset(body + n, 'x', big);
 	strcpy(body + n + big, "\"}");

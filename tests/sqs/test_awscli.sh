@@ -197,9 +197,8 @@ loop() {
 		"45 1024 0 1 0"
 	big=$(head -c 1025 /dev/zero | tr '\0' x)
 	sqs_error InvalidParameterValue send-message --queue-url "$main" --message-body "$big"
-	# mmqd stores a body in a JSON envelope of about 20 more bytes, which the limit also bounds
-	# (docs/SQS.md, Limits): a plain body 32 bytes under it fits.
-	sqs send-message --queue-url "$main" --message-body "${big:33}" >/dev/null
+	# Exactly MaximumMessageSize fits.
+	sqs send-message --queue-url "$main" --message-body "${big:1}" >/dev/null
 	sqs send-message --queue-url "$main" --message-body p2 >/dev/null
 	sqs purge-queue --queue-url "$main" >/dev/null
 	check "purged" "$(sqs get-queue-attributes --queue-url "$main" --attribute-names ApproximateNumberOfMessages)" \

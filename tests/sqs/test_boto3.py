@@ -339,9 +339,8 @@ def settings(sqs, main, dlq, arn):
     check("redrive policy", json.loads(a["RedrivePolicy"]), {"deadLetterTargetArn": arn, "maxReceiveCount": 5})
     expect_error("InvalidAttributeName", sqs.get_queue_attributes, QueueUrl=main, AttributeNames=["Nope"])
     expect_error("InvalidParameterValue", sqs.send_message, QueueUrl=main, MessageBody="x" * 1025)
-    # mmqd stores a body in a JSON envelope of about 20 more bytes, which the limit also bounds
-    # (docs/SQS.md, Limits): a plain body 32 bytes under it fits.
-    sqs.send_message(QueueUrl=main, MessageBody="x" * 992)
+    # Exactly MaximumMessageSize fits, quotes and line breaks included.
+    sqs.send_message(QueueUrl=main, MessageBody="\"\n" * 512)
     check("counts before purge", counts(sqs, main), (1, 0, 1))
     sqs.purge_queue(QueueUrl=main)
     check("purged", counts(sqs, main), (0, 0, 0))

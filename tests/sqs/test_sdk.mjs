@@ -280,9 +280,8 @@ async function settings(sqs, main, dlq, arn) {
     sqs.send(new S.GetQueueAttributesCommand({ QueueUrl: main, AttributeNames: ["Nope"] })));
   await expectError("InvalidParameterValue", "InvalidParameterValue", 400,
     sqs.send(new S.SendMessageCommand({ QueueUrl: main, MessageBody: "x".repeat(1025) })));
-  // mmqd stores a body in a JSON envelope of about 20 more bytes, which the limit also bounds
-  // (docs/SQS.md, Limits): a plain body 32 bytes under it fits.
-  await sqs.send(new S.SendMessageCommand({ QueueUrl: main, MessageBody: "x".repeat(992) }));
+  // Exactly MaximumMessageSize fits, quotes and line breaks included.
+  await sqs.send(new S.SendMessageCommand({ QueueUrl: main, MessageBody: "\"\n".repeat(512) }));
   await sqs.send(new S.PurgeQueueCommand({ QueueUrl: main }));
   check("purged", await counts(sqs, main), [0, 0, 0]);
   await sqs.send(new S.DeleteQueueCommand({ QueueUrl: main }));
