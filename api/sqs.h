@@ -138,6 +138,13 @@ enum api_step sqs_ok(struct sqs_call *c);
 enum api_step sqs_ok_durable(struct sqs_call *c, struct queue_ticket *tickets, size_t n);
 
 /*
+ * sqs_internal_durable answers the internal error (out of memory after a
+ * change) once the changes of the n tickets (taken over) are settled, since
+ * a registered waiter must be before the connection's next request.
+ */
+enum api_step sqs_internal_durable(struct sqs_call *c, struct queue_ticket *tickets, size_t n);
+
+/*
  * The tickets of a request that changes its queue once per entry (a batch).
  * A queue's changes become durable in the order they are made, so the ticket
  * of the latest change covers the earlier ones, which are released: the

@@ -163,19 +163,17 @@ enum api_step sqs_ok(struct sqs_call *c)
 	return sqs_ok_durable(c, NULL, 0);
 }
 
-enum api_step sqs_ok_durable(struct sqs_call *c, struct queue_ticket *tickets, size_t n)
+/*
+ * answer_durable sends b (taken over) once the tickets' changes are durable.
+ * A body that ran out of memory waits too (a registered waiter must settle
+ * before the connection's next request), then answers the internal error
+ * (api_respond_body).
+ */
+static enum api_step answer_durable(struct sqs_call *c, struct queue_ticket *tickets, size_t n,
+				    struct jbuf *b)
 {
 	struct api_req *req = c->req;
-	struct jbuf b;
 
-	jb_init(&b);
-	sqs_render(c, &b);
-	if (b.oom) {
-		jb_free(&b);
-		for (size_t i = 0; i < n; i++)
-			api_ticket_drop(&tickets[i]);
-		return sqs_fail(c, SQS_E_INTERNAL, NULL);
-	}
 	/* The held-back answer carries the SQS type and request id. */
 	c->message = NULL;
 	req->pend_type = c->proto == SQS_JSON ? JSON_TYPE : XML_TYPE;
@@ -183,7 +181,25 @@ enum api_step sqs_ok_durable(struct sqs_call *c, struct queue_ticket *tickets, s
 	c->pend_headers[1] = c->request_id;
 	c->pend_headers[2] = NULL;
 	req->pend_headers = c->pend_headers;
-	return api_respond_durable_n(req, tickets, n, 200, &b);
+	return api_respond_durable_n(req, tickets, n, 200, b);
+}
+
+enum api_step sqs_ok_durable(struct sqs_call *c, struct queue_ticket *tickets, size_t n)
+{
+	struct jbuf b;
+
+	jb_init(&b);
+	sqs_render(c, &b);
+	return answer_durable(c, tickets, n, &b);
+}
+
+enum api_step sqs_internal_durable(struct sqs_call *c, struct queue_ticket *tickets, size_t n)
+{
+	struct jbuf b;
+
+	jb_init(&b);
+	b.oom = true;
+	return answer_durable(c, tickets, n, &b);
 }
 
 struct queue_ticket sqs_ticket(struct sqs_call *c, const struct sqs_tickets *k, bool last)

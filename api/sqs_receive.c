@@ -146,11 +146,8 @@ static enum api_step receive_finish(struct api_req *req, struct queue_msgs *m,
 		}
 	}
 	queue_msgs_free(m);
-	if (c->out == NULL || !ok) {
-		for (size_t i = 0; i < k.n; i++)
-			api_ticket_drop(&k.t[i]);
-		return sqs_fail(c, SQS_E_INTERNAL, NULL);
-	}
+	if (c->out == NULL || !ok)
+		return sqs_internal_durable(c, k.t, k.n);
 	return sqs_ok_durable(c, k.t, k.n);
 }
 

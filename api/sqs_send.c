@@ -116,10 +116,8 @@ enum api_step sqs_send_message(struct sqs_call *c)
 		return sqs_queue_err(c, err, "queue_enqueue_sized");
 	}
 	c->out = cJSON_CreateObject();
-	if (c->out == NULL) {
-		api_ticket_drop(&ticket);
-		return sqs_fail(c, SQS_E_INTERNAL, NULL);
-	}
+	if (c->out == NULL)
+		return sqs_internal_durable(c, &ticket, 1);
 	add_result(c, c->out, &p);
 	return sqs_ok_durable(c, &ticket, 1);
 }
