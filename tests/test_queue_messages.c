@@ -183,6 +183,33 @@ Test(queue_messages, default_max_message_bytes_is_one_mib)
 	free(buf);
 }
 
+Test(queue_messages, enqueue_sized_checks_the_callers_measure_and_stores_the_whole_payload)
+{
+	char buf[300];
+	size_t counted[2] = { 100, 100 };
+	struct queue_payload p[2] = { { buf, 250 }, { buf, 300 } };
+	struct queue_msgs m = { 0 };
+	memset(buf, 'w', sizeof(buf));
+	set_queue("q", QUEUE_SET_MAX_MESSAGE_BYTES, 0, 100);
+	cr_assert_eq(queue_enqueue(qt_st, "q", p, 1, 0, NULL, NULL), QUEUE_TOOBIG);
+	cr_assert_eq(queue_enqueue_sized(qt_st, "q", p, counted, 2, 0, NULL, NULL), QUEUE_OK,
+		     "counted exactly max_message_bytes fits, whatever the payload's length");
+	counted[1] = 101;
+	cr_assert_eq(queue_enqueue_sized(qt_st, "q", p, counted, 2, 0, NULL, NULL), QUEUE_TOOBIG);
+	cr_assert_eq(queue_enqueue_sized(qt_st, "q", p, NULL, 1, 0, NULL, NULL), QUEUE_TOOBIG,
+		     "without counted sizes it is queue_enqueue");
+	/* The hard limit holds whatever is counted; the payload is refused before it is read. */
+	p[1].len = (size_t)QUEUE_PAYLOAD_MAX + 1;
+	counted[1] = 1;
+	cr_assert_eq(queue_enqueue_sized(qt_st, "q", p + 1, counted + 1, 1, 0, NULL, NULL), QUEUE_TOOBIG);
+	cr_assert_eq(queue_pop(qt_st, "q", 10, &m, NULL), QUEUE_OK);
+	cr_assert_eq(m.count, 2);
+	cr_assert_eq(m.items[0].len, 250);
+	cr_assert_eq(m.items[1].len, 300);
+	cr_assert_eq(memcmp(m.items[1].payload, buf, 300), 0);
+	queue_msgs_free(&m);
+}
+
 Test(queue_messages, max_bytes_makes_the_queue_full)
 {
 	char buf[100];
