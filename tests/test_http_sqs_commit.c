@@ -90,10 +90,12 @@ static void send_batch(struct client *c)
 
 /*
  * handle_batch runs action (DeleteMessageBatch or ChangeMessageVisibilityBatch
- * to 0) on messages [from, to) of msgs, plus one handle that is not valid as
- * its last entry; returns how many succeeded.
+ * to 0) on messages [from, to) of msgs, plus one handle that is not valid, as
+ * the first entry when bad_first, else the last (then no change carries the
+ * connection's waiter); returns how many succeeded.
  */
-static int handle_batch(struct client *c, const char *action, cJSON *msgs, int from, int to)
+static int handle_batch(struct client *c, const char *action, cJSON *msgs, int from, int to,
+			bool bad_first)
 {
 	cJSON *o = cJSON_CreateObject(), *entries = cJSON_AddArrayToObject(o, "Entries"), *j;
 	char id[16], *body;
@@ -102,12 +104,14 @@ static int handle_batch(struct client *c, const char *action, cJSON *msgs, int f
 	cJSON_AddStringToObject(o, "QueueUrl", c->url);
 	for (int i = from; i <= to; i++) {
 		cJSON *e = cJSON_CreateObject();
+		int at = bad_first ? i - 1 : i; /* the message of this entry; from - 1 or to: the bad one */
+		bool bad = at < from || at >= to;
 		snprintf(id, sizeof(id), "h%d", i);
 		cJSON_AddStringToObject(e, "Id", id);
 		cJSON_AddStringToObject(e, "ReceiptHandle",
-					i < to ? cJSON_GetObjectItem(cJSON_GetArrayItem(msgs, i),
-								     "ReceiptHandle")->valuestring
-					       : "not-a-handle");
+					bad ? "not-a-handle"
+					    : cJSON_GetObjectItem(cJSON_GetArrayItem(msgs, at),
+								  "ReceiptHandle")->valuestring);
 		if (action[0] == 'C')
 			cJSON_AddNumberToObject(e, "VisibilityTimeout", 0);
 		cJSON_AddItemToArray(entries, e);
@@ -141,8 +145,8 @@ static void *client_main(void *arg)
 		msgs = cJSON_GetObjectItem(j, "Messages");
 		n = cJSON_GetArraySize(msgs);
 		if (n > 0) {
-			c->released += handle_batch(c, "ChangeMessageVisibilityBatch", msgs, 0, n / 3);
-			c->deleted += handle_batch(c, "DeleteMessageBatch", msgs, n / 3, n);
+			c->released += handle_batch(c, "ChangeMessageVisibilityBatch", msgs, 0, n / 3, r % 2);
+			c->deleted += handle_batch(c, "DeleteMessageBatch", msgs, n / 3, n, r % 2);
 		}
 		cJSON_Delete(j);
 	}

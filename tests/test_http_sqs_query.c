@@ -162,6 +162,50 @@ Test(http_sqs_query, messages_round_trip_with_attributes_and_xml_escapes)
 	expect_xml("/", form, "ReceiveMessage", "");
 }
 
+/* quotes_form returns a SendMessage form to url whose body is n quotes, form-encoded (caller frees). */
+static char *quotes_form(const char *url, size_t n)
+{
+	char *form = malloc(256 + 3 * n);
+	int k;
+
+	cr_assert_not_null(form);
+	k = snprintf(form, 256, "Action=SendMessage&QueueUrl=%s&MessageBody=", url);
+	for (size_t i = 0; i < n; i++)
+		memcpy(form + k + 3 * i, "%22", 3);
+	form[k + 3 * n] = '\0';
+	return form;
+}
+
+Test(http_sqs_query, a_body_of_exactly_maximum_message_size_is_stored_whatever_its_escapes)
+{
+	char url[160], body[256], want[1100], *form;
+	struct th_resp r;
+	cJSON *j, *m;
+
+	create("qlim", url, sizeof(url));
+	snprintf(body, sizeof(body),
+		 "Action=SetQueueAttributes&QueueUrl=%s&Attribute.1.Name=MaximumMessageSize&Attribute.1.Value=1024",
+		 url);
+	expect_xml("/", body, "SetQueueAttributes", NULL);
+	/* 1024 quotes: SQS counts 1024 bytes, the stored envelope holds over 2048. */
+	form = quotes_form(url, 1024);
+	sq_query(&ht_srv, "/", form, 200, &r);
+	th_resp_free(&r);
+	free(form);
+	form = quotes_form(url, 1025);
+	expect_error(form, 400, "Sender", "InvalidParameterValue",
+		     "One or more parameters are invalid. Reason: Message must be shorter than 1025 bytes.");
+	free(form);
+	memset(want, '"', 1024);
+	want[1024] = '\0';
+	snprintf(body, sizeof(body), "{\"QueueUrl\":\"%s\"}", url);
+	j = sq_jobj(&ht_srv, "ReceiveMessage", body, 200);
+	cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "Messages")), 1);
+	m = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "Messages"), 0);
+	cr_assert_str_eq(cJSON_GetObjectItem(m, "Body")->valuestring, want);
+	cJSON_Delete(j);
+}
+
 Test(http_sqs_query, batches_answer_their_entry_elements)
 {
 	char url[160], form[1024];
