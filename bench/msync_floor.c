@@ -14,18 +14,23 @@
 /*
  * Usage: msync_floor DIR [SYNCS] [LAYOUT]
  *
- * Makes a 16 MiB file in DIR the way mmqd makes a segment (LAYOUT
+ * Makes a 64 MiB file in DIR the way mmqd makes a segment (LAYOUT
  * "fallocate", the default: posix_fallocate, so its extents are unwritten
- * until written), or with its blocks written first ("zero4k": zeros in 4 KiB
- * writes, then fdatasync), maps it, and SYNCS times (default 2000) appends
- * 512 bytes and msyncs the page(s) they touched, as one durable enqueue does
- * on an idle server. Prints one line of key=value pairs: the median and mean
+ * until written, and the mapping advised MADV_RANDOM), or with its blocks
+ * written first ("zero4k": zeros in 4 KiB writes, then fdatasync), or as
+ * mmqd made them before it advised MADV_RANDOM ("readahead": fallocate
+ * only), maps it, faults in its first 32 MiB in order as a writer that got
+ * that far would, and then SYNCS times (default 2000) appends 512 bytes
+ * there and msyncs the page(s) they touched, as one durable enqueue does on
+ * an idle server. With readahead, page faults ramp up to 2 MiB page-cache
+ * folios and msync writes back whole folios: see kb_per_sync. Prints one line of key=value pairs: the median and mean
  * msync latency in microseconds, and the device's writes, flushes and
  * kilobytes written per msync (from /sys/dev/block/M:m/stat of the file
  * system's device, so other writers on the machine count too).
  */
 
-#define FILE_BYTES (16u << 20)
+#define FILE_BYTES (64u << 20)
+#define START (32u << 20)
 #define PAGE 4096u
 #define APPEND 512u
 
@@ -96,8 +101,8 @@ int main(int argc, char **argv)
 	unsigned char *map;
 	int fd, err;
 
-	if (syncs == 0 || syncs > FILE_BYTES / APPEND) {
-		fprintf(stderr, "msync_floor: SYNCS must be 1..%u\n", FILE_BYTES / APPEND);
+	if (syncs == 0 || syncs > (FILE_BYTES - START) / APPEND) {
+		fprintf(stderr, "msync_floor: SYNCS must be 1..%u\n", (FILE_BYTES - START) / APPEND);
 		return 2;
 	}
 	snprintf(path, sizeof(path), "%s/msync-floor-%ld", dir, (long)getpid());
@@ -118,10 +123,14 @@ int main(int argc, char **argv)
 		perror("msync_floor: mmap");
 		return 1;
 	}
+	if (strcmp(layout, "readahead") != 0)
+		madvise(map, FILE_BYTES, MADV_RANDOM);
+	for (uint64_t off = 0; off < START; off += PAGE)
+		map[off] = 0; /* the appends before ours */
 	fsync(fd);
 	dev_read(st.st_dev, &a);
 	for (size_t i = 0; i < syncs; i++) {
-		uint64_t off = (uint64_t)i * APPEND, start = off & ~(uint64_t)(PAGE - 1);
+		uint64_t off = START + (uint64_t)i * APPEND, start = off & ~(uint64_t)(PAGE - 1);
 		memset(map + off, 'x', APPEND);
 		uint64_t t0 = now_ns();
 		if (msync(map + start, (size_t)(off + APPEND - start), MS_SYNC) != 0) {

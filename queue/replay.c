@@ -334,6 +334,8 @@ enum queue_err replay_queue(struct queue *q, struct queue_recovery *rep)
 		q->written_bytes += s->write_off - SEG_HEADER_BYTES;
 		madvise(s->map, (size_t)s->size, MADV_DONTNEED); /* the scan must not stay resident */
 	}
+	if (q->nsegs > 0 && !q->store->opts.read_only)
+		seg_ready_for_appends(q->dirfd, q->segs[q->active]);
 	if (!sc.past_rp)
 		memcpy(sc.totals_at_rp, q->totals, sizeof(sc.totals_at_rp));
 	for (int i = 0; i < TOTAL_COUNT; i++)

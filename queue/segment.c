@@ -89,6 +89,7 @@ enum queue_err seg_create(int dirfd, const struct seg_header *h, queue_alloc_fn 
 	err = seg_map(fd, h->size, true, &s);
 	if (err != QUEUE_OK)
 		goto fail;
+	seg_keep_small_folios(s);
 	seg_header_write(s->map, h);
 	s->number = h->number;
 	s->first_seq = h->first_seq;
@@ -182,6 +183,34 @@ enum queue_err seg_sync(struct segment *s, uint64_t from, uint64_t to)
 	if (msync(s->map + start, (size_t)(to - start), MS_SYNC) != 0)
 		return QUEUE_SYNCFAIL;
 	return QUEUE_OK;
+}
+
+/* The largest page-cache folio the kernel makes (x86-64's PMD size). */
+#define SEG_FOLIO_MAX (2u << 20)
+
+void seg_keep_small_folios(struct segment *s)
+{
+	/*
+	 * Readahead on page faults ramps up to 2 MiB folios, and msync writes back
+	 * whole dirty folios: then each durable append costs up to 2 MiB of device
+	 * writes (bench/msync_floor's "grow" layout shows it). Without readahead a
+	 * fault makes one 4 KiB folio. Failure only costs speed.
+	 */
+	madvise(s->map, (size_t)s->size, MADV_RANDOM);
+}
+
+void seg_ready_for_appends(int dirfd, struct segment *s)
+{
+	char name[SEG_NAME_BYTES];
+	uint64_t from = s->write_off & ~(uint64_t)(SEG_FOLIO_MAX - 1);
+	seg_keep_small_folios(s);
+	seg_file_name(name, sizeof(name), s->number);
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	/* Drops the clean, unmapped folios recovery read around the tail; they fault back in small. */
+	posix_fadvise(fd, (off_t)from, (off_t)(s->size - from), POSIX_FADV_DONTNEED);
+	close(fd);
 }
 
 bool seg_prefault_due(const struct segment *s, uint64_t off)

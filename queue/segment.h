@@ -92,6 +92,21 @@ enum queue_err seg_sync(struct segment *s, uint64_t from, uint64_t to);
 void seg_drop_behind(struct segment *s, uint64_t off);
 
 /*
+ * seg_keep_small_folios turns off readahead on s's mapping, so the pages an
+ * append dirties are 4 KiB folios and each msync writes back only those
+ * (seg_create does it for new segments). This function can't fail.
+ */
+void seg_keep_small_folios(struct segment *s);
+
+/*
+ * seg_ready_for_appends readies a segment that recovery read for appends at
+ * its write_off: seg_keep_small_folios, and the large folios readahead left
+ * around the tail are dropped from the page cache (s's file is named in
+ * dirfd). Call after recovery has unmapped its scan. This function can't fail.
+ */
+void seg_ready_for_appends(int dirfd, struct segment *s);
+
+/*
  * seg_prefault_due says whether the writer at off is close to the end of the
  * pages mapped ahead. This function can't fail.
  */
