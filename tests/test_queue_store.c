@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -445,4 +446,69 @@ Test(queue_store, peek_of_a_missing_queue_is_empty)
 	cr_assert_eq(queue_peek(qt_st, "never", 10, &m), QUEUE_OK);
 	cr_assert_eq(m.count, 0);
 	queue_msgs_free(&m);
+}
+
+/* Each mapped segment file of qt_dir, in file name order, and whether its mapping has readahead off. */
+struct mapped_seg {
+	char path[512];
+	bool random;
+};
+
+static size_t mapped_segments(struct mapped_seg *out, size_t max)
+{
+	FILE *fp = fopen("/proc/self/smaps", "r");
+	char line[1024], path[512] = "";
+	size_t n = 0;
+	cr_assert_not_null(fp);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		unsigned long lo, hi;
+		int at = 0;
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &at) == 2 && at > 0) {
+			snprintf(path, sizeof(path), "%s", line + at);
+			path[strcspn(path, "\n")] = '\0';
+		} else if (strncmp(line, "VmFlags:", 8) == 0 && strstr(path, qt_dir) == path &&
+			   strlen(path) > 4 && strcmp(path + strlen(path) - 4, ".seg") == 0 && n < max) {
+			snprintf(out[n].path, sizeof(out[n].path), "%s", path);
+			out[n++].random = strstr(line, " rr") != NULL;
+		}
+	}
+	fclose(fp);
+	for (size_t i = 1; i < n; i++) /* insertion sort by path: segment numbers are zero-padded */
+		for (size_t j = i; j > 0 && strcmp(out[j - 1].path, out[j].path) > 0; j--) {
+			struct mapped_seg t = out[j];
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+		}
+	return n;
+}
+
+/*
+ * msync writes back whole page-cache folios, and readahead on page faults
+ * makes them up to 2 MiB: so the segment that takes appends is mapped with
+ * readahead off (MADV_RANDOM, "rr" in smaps), new or recovered; segments
+ * that are only read keep it.
+ */
+Test(queue_store, the_segment_taking_appends_has_readahead_off, .init = qt_setup_small,
+     .fini = qt_teardown)
+{
+	struct mapped_seg segs[16];
+	char text[2000];
+	memset(text, 'x', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	for (int i = 0; i < 20; i++)
+		qt_enq("q", text);
+	size_t n = mapped_segments(segs, 16);
+	cr_assert_geq(n, 3, "20 messages of 2000 bytes fill at least 3 segments of 16 KiB");
+	for (size_t i = 0; i < n; i++)
+		cr_assert(segs[i].random, "new segment %s has readahead off", segs[i].path);
+
+	qt_reopen();
+	size_t m = mapped_segments(segs, 16);
+	cr_assert_eq(m, n);
+	for (size_t i = 0; i + 1 < m; i++)
+		cr_assert(!segs[i].random, "recovered segment %s that is only read keeps readahead", segs[i].path);
+	cr_assert(segs[m - 1].random, "recovered active segment %s has readahead off", segs[m - 1].path);
+	qt_enq("q", "{\"after\":\"reopen\"}");
+	cr_assert(mapped_segments(segs, 16) >= m);
+	cr_assert(segs[m - 1].random);
 }
