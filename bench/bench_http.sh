@@ -344,8 +344,8 @@ print_report() {
 	stub's for the same kind of request and connections; "x redis" is mmqd's msgs/s over Redis
 	LPUSH (enqueue, batch) or RPOP (pop, lease+ack) with appendfsync always / everysec / no for
 	mmqd's --sync always / interval / none. cpu% is how busy the machine's cores were during
-	the run (wrk or redis-benchmark included; iowait counts as idle). For --sync always, req/sync is the changes made
-	durable per msync (group commit), wr/sync and fl/sync the writes and flushes the data
+	the run (wrk or redis-benchmark included; iowait counts as idle). For --sync always,
+	req/sync is the changes made durable per msync (group commit), wr/sync and fl/sync the writes and flushes the data
 	disk completed per msync (the whole machine's, so other I/O counts too). wrk, the
 	servers and Redis share this machine's cores and disk with whatever else runs on it.
 	NOTE

@@ -23,8 +23,9 @@
  * that far would, and then SYNCS times (default 2000) appends 512 bytes
  * there and msyncs the page(s) they touched, as one durable enqueue does on
  * an idle server. With readahead, page faults ramp up to 2 MiB page-cache
- * folios and msync writes back whole folios: see kb_per_sync. Prints one line of key=value pairs: the median and mean
- * msync latency in microseconds, and the device's writes, flushes and
+ * folios and msync writes back whole folios: see kb_per_sync. Prints one
+ * line of key=value pairs: the median and mean msync latency in
+ * microseconds, and the device's writes, flushes and
  * kilobytes written per msync (from /sys/dev/block/M:m/stat of the file
  * system's device, so other writers on the machine count too).
  */

@@ -193,7 +193,7 @@ void seg_keep_small_folios(struct segment *s)
 	/*
 	 * Readahead on page faults ramps up to 2 MiB folios, and msync writes back
 	 * whole dirty folios: then each durable append costs up to 2 MiB of device
-	 * writes (bench/msync_floor's "grow" layout shows it). Without readahead a
+	 * writes (bench/msync_floor's "readahead" layout shows it). Without readahead a
 	 * fault makes one 4 KiB folio. Failure only costs speed.
 	 */
 	madvise(s->map, (size_t)s->size, MADV_RANDOM);
